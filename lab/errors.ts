@@ -1,0 +1,78 @@
+/** A problem found in a Labfile or template, located in its source. */
+export interface Issue {
+  file: string;
+  line: number; // 1-based; 0 when the whole file is meant
+  col: number; // 1-based
+  message: string;
+  /** The offending source line, for the caret display. */
+  source?: string;
+}
+
+/** An expected failure: printed as message + hint, never with a stack. */
+export class LabError extends Error {
+  exitCode = 1;
+  hint?: string;
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    if (options?.hint) this.hint = options.hint;
+  }
+}
+
+/** Bad input: every problem, not just the first. Exit code 2. */
+export class LabfileError extends LabError {
+  override exitCode = 2;
+  constructor(
+    public readonly issues: Issue[],
+    hint?: string,
+  ) {
+    super(issues.map(formatIssue).join('\n'), hint === undefined ? undefined : { hint });
+  }
+}
+
+/** The host cannot do what is asked: no virsh, no bridge, no ISO tool. */
+export class HostError extends LabError {}
+
+/** One node failed at one step. */
+export class NodeError extends LabError {
+  constructor(
+    public readonly node: string,
+    public readonly step: string,
+    message: string,
+    options?: { cause?: unknown; hint?: string },
+  ) {
+    super(`${node}: ${step}: ${message}`, options);
+  }
+}
+
+/** The user interrupted (Ctrl-C). Exit code 130. */
+export class InterruptedError extends LabError {
+  override exitCode = 130;
+}
+
+/** `file:line:col: message`, then the source line and a caret under the column. */
+export function formatIssue(issue: Issue): string {
+  const where = issue.line > 0 ? `${issue.file}:${issue.line}:${issue.col}` : issue.file;
+  let text = `${where}: ${issue.message}`;
+  if (issue.source !== undefined && issue.line > 0) {
+    const gutter = `${issue.line} | `;
+    text += `\n  ${gutter}${issue.source}\n  ${' '.repeat(gutter.length + Math.max(0, issue.col - 1))}^`;
+  }
+  return text;
+}
+
+/** The message of any thrown value, with the causes chained. */
+export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && depth < 5; depth++) {
+    if (cur instanceof Error) {
+      if (!parts.some((p) => p.includes(cur instanceof Error ? cur.message : ''))) parts.push(cur.message);
+      cur = cur.cause;
+    } else {
+      parts.push(String(cur));
+      break;
+    }
+  }
+  return parts.join(': ');
+}

@@ -1,0 +1,71 @@
+import { execa } from 'execa';
+import { LabError } from '../errors.js';
+
+/** A command that exited non-zero, timed out or could not be started. */
+export class CommandError extends LabError {
+  constructor(
+    public readonly command: string[],
+    public readonly exitCode_: number | undefined,
+    public readonly stderr: string,
+    reason: string,
+  ) {
+    super(`${command.join(' ')}: ${reason}${stderr ? `: ${tail(stderr)}` : ''}`);
+  }
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  /** Exit codes that are not failures (default: only 0). */
+  okExitCodes?: number[];
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Called with every command run; `--debug` and the converge tests listen here. */
+export type CommandObserver = (argv: string[], result: { exitCode: number; ms: number }) => void;
+const observers = new Set<CommandObserver>();
+export function observeCommands(fn: CommandObserver): () => void {
+  observers.add(fn);
+  return () => observers.delete(fn);
+}
+
+function tail(text: string, lines = 6): string {
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * The one way `lab` runs a program: an argv array (never a shell string), LC_ALL=C,
+ * a timeout on every call, and failures turned into CommandError.
+ */
+export async function run(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const argv = [file, ...args];
+  const started = performance.now();
+  const result = await execa(file, args, {
+    reject: false,
+    timeout: options.timeoutMs ?? 120_000,
+    cancelSignal: options.signal,
+    input: options.input,
+    env: { LC_ALL: 'C', ...options.env },
+    stripFinalNewline: false,
+  });
+  const exitCode = result.exitCode ?? -1;
+  for (const fn of observers) fn(argv, { exitCode, ms: performance.now() - started });
+  const stderr = String(result.stderr ?? '');
+  const stdout = String(result.stdout ?? '');
+  if (result.failed && !(result.exitCode !== undefined && options.okExitCodes?.includes(result.exitCode))) {
+    let reason: string;
+    if (result.timedOut) reason = `timed out after ${options.timeoutMs ?? 120_000} ms`;
+    else if (result.isCanceled) reason = 'cancelled';
+    else if (result.exitCode === undefined) reason = (result as { code?: string }).code === 'ENOENT' ? 'not found' : (result.shortMessage ?? 'failed');
+    else reason = `exit code ${result.exitCode}`;
+    throw new CommandError(argv, result.exitCode, stderr, reason);
+  }
+  return { stdout, stderr, exitCode };
+}
