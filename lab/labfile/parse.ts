@@ -1,0 +1,213 @@
+import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import type { z } from 'zod';
+import type { Issue } from '../errors.js';
+import { labfileSchema, type Labfile } from './schema.js';
+
+export type PathKey = string | number;
+
+/** A parsed YAML document that can say where any value came from. */
+export class SourceMap {
+  private readonly lines: string[];
+  constructor(
+    readonly file: string,
+    text: string,
+    private readonly doc: Document,
+    private readonly counter: LineCounter,
+  ) {
+    this.lines = text.split(/\r?\n/);
+  }
+
+  /** An issue located at the value at `path` (or at its nearest existing parent). */
+  issueAt(path: readonly PathKey[], message: string, options: { atKey?: string } = {}): Issue {
+    const offset = this.offsetOf(path, options.atKey);
+    if (offset === undefined) return { file: this.file, line: 0, col: 0, message };
+    const { line, col } = this.counter.linePos(offset);
+    return { file: this.file, line, col, message, source: this.lines[line - 1] ?? '' };
+  }
+
+  private offsetOf(path: readonly PathKey[], atKey?: string): number | undefined {
+    let node: unknown = this.doc.contents;
+    let offset = isNode(node) ? node.range?.[0] : undefined;
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+        if (!pair) break;
+        node = pair.value;
+        const at = isNode(node) ? node.range?.[0] : isNode(pair.key) ? pair.key.range?.[0] : undefined;
+        if (at !== undefined) offset = at;
+      } else if (isSeq(node) && typeof key === 'number') {
+        node = node.items[key];
+        if (isNode(node) && node.range) offset = node.range[0];
+        else break;
+      } else break;
+    }
+    if (atKey !== undefined && isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === atKey);
+      if (pair && isNode(pair.key) && pair.key.range) offset = pair.key.range[0];
+    }
+    return offset;
+  }
+}
+
+export type ParseResult<T> = { ok: true; value: T; source: SourceMap } | { ok: false; issues: Issue[] };
+
+/** YAML text -> plain data with its source map, or syntax issues. Pure. */
+export function parseYaml(text: string, file: string): { ok: true; data: unknown; source: SourceMap } | { ok: false; issues: Issue[] } {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const lines = text.split(/\r?\n/);
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
+    return {
+      ok: false,
+      issues: problems.map((e) => {
+        const { line, col } = counter.linePos(e.pos[0]);
+        const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return { file, line, col, message: `YAML: ${message}`, source: lines[line - 1] ?? '' };
+      }),
+    };
+  }
+  // Aliases could expand into a huge document (billion laughs): refuse them outright.
+  const aliases: Issue[] = [];
+  visit(doc, {
+    Alias(_, node) {
+      const { line, col } = counter.linePos(node.range?.[0] ?? 0);
+      aliases.push({ file, line, col, message: 'YAML aliases (*name) are not allowed in a Labfile: write the value out', source: lines[line - 1] ?? '' });
+    },
+  });
+  if (aliases.length > 0) return { ok: false, issues: aliases };
+  const data: unknown = doc.toJS();
+  return { ok: true, data, source: new SourceMap(file, text, doc, counter) };
+}
+
+/** Turns zod issues into located, readable issues. */
+export function zodIssues(error: z.ZodError, source: SourceMap, data?: unknown, schemaFor?: (path: PathKey[]) => z.ZodType | undefined): Issue[] {
+  const issues: Issue[] = [];
+  for (const zi of error.issues) {
+    const path = zi.path.filter((k): k is PathKey => typeof k !== 'symbol');
+    if (zi.code === 'unrecognized_keys') {
+      for (const key of zi.keys) issues.push(source.issueAt(path, `unknown key "${key}"${suggest(key, path)}`, { atKey: key }));
+      continue;
+    }
+    if (zi.code === 'invalid_union' && schemaFor && data !== undefined) {
+      // Report against the alternative the user evidently meant, not "invalid input".
+      const schema = schemaFor(path);
+      const value = valueAt(data, path);
+      if (schema) {
+        const again = schema.safeParse(value);
+        if (!again.success) {
+          for (const inner of again.error.issues) {
+            const innerPath = [...path, ...inner.path.filter((k): k is PathKey => typeof k !== 'symbol')];
+            if (inner.code === 'unrecognized_keys') {
+              for (const key of inner.keys) issues.push(source.issueAt(innerPath, `unknown key "${key}"`, { atKey: key }));
+            } else issues.push(source.issueAt(innerPath, describeZodIssue(inner, innerPath, valueAt(data, innerPath))));
+          }
+          continue;
+        }
+      }
+    }
+    // zod adds a "safe integer" issue beside the real bound for huge numbers: keep the useful one.
+    if (zi.code === 'too_big' && zi.maximum === Number.MAX_SAFE_INTEGER && error.issues.some((o) => o !== zi && o.path.join('.') === zi.path.join('.'))) continue;
+    issues.push(source.issueAt(path, describeZodIssue(zi, path, data === undefined ? undefined : valueAt(data, path))));
+  }
+  return issues;
+}
+
+function valueAt(data: unknown, path: PathKey[]): unknown {
+  let cur = data;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PathKey, unknown>)[k];
+  }
+  return cur;
+}
+
+const KNOWN_KEYS: Record<string, string[]> = {
+  '': ['name', 'template', 'libvirt', 'accelerator', 'network', 'defaults', 'ssh', 'services', 'etcd', 'nodes'],
+  network: ['mode', 'bridge', 'cidr', 'gateway', 'dns', 'forward'],
+  node: ['name', 'ip', 'mac', 'template', 'cpus', 'memory', 'disk', 'services', 'files', 'count', 'start'],
+};
+
+/** "did you mean" for a misspelt key, by edit distance. */
+function suggest(key: string, path: PathKey[]): string {
+  const scope = path.length === 0 ? '' : path[0] === 'nodes' ? 'node' : String(path[0]);
+  const candidates = KNOWN_KEYS[scope] ?? [];
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const c of candidates) {
+    const d = editDistance(key.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best ? ` (did you mean "${best}"?)` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** `nodes[1].files[0].path` style name of the value, from its last named key on. */
+function nameOf(path: PathKey[]): string {
+  let i = path.length - 1;
+  while (i > 0 && typeof path[i] === 'number') i--;
+  return path
+    .slice(Math.max(0, i))
+    .map((k) => (typeof k === 'number' ? `[${k}]` : k))
+    .join('.')
+    .replace(/\.\[/g, '[');
+}
+
+function describeZodIssue(zi: z.core.$ZodIssue, path: PathKey[], value: unknown): string {
+  const what = path.length > 0 ? `${nameOf(path)}: ` : '';
+  switch (zi.code) {
+    case 'invalid_type':
+      if (value === undefined) return `missing required key "${String(path[path.length - 1])}"`;
+      return `${what}expected ${zi.expected}, got ${describeValue(value)}`;
+    case 'invalid_value':
+      return `${what}expected one of ${zi.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_small':
+      return `${what}${zi.message.replace(/^Too small: /, '')}`;
+    case 'too_big':
+      return `${what}${zi.message.replace(/^Too big: /, '')}`;
+    default:
+      return `${what}${zi.message}`;
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Labfile text -> validated shape (cross-field rules are in rules.ts). Pure. */
+export function parseLabfileShape(text: string, file: string): ParseResult<Labfile> {
+  const parsed = parseYaml(text, file);
+  if (!parsed.ok) return parsed;
+  if (parsed.data === null || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) {
+    return { ok: false, issues: [{ file, line: 1, col: 1, message: 'expected a mapping with name, template, network and nodes', source: text.split(/\r?\n/)[0] ?? '' }] };
+  }
+  const result = labfileSchema.safeParse(parsed.data);
+  if (!result.success) {
+    const schemaFor = (path: PathKey[]): z.ZodType | undefined => {
+      if (path.length === 2 && path[0] === 'nodes') {
+        const item = valueAt(parsed.data, path);
+        const options = labfileSchema.shape.nodes.element.options;
+        return item !== null && typeof item === 'object' && 'count' in item ? options[1] : options[0];
+      }
+      return undefined;
+    };
+    return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data, schemaFor) };
+  }
+  return { ok: true, value: result.data, source: parsed.source };
+}

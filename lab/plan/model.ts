@@ -1,0 +1,50 @@
+import type { FileSpec, ServiceName } from '../labfile/schema.js';
+import type { Template } from '../templates/schema.js';
+
+/** A Labfile with every default filled in and every cross-field rule checked. */
+export interface LabSpec {
+  name: string;
+  /** From the Labfile; the shell falls back to LIBVIRT_DEFAULT_URI, then qemu:///system. */
+  uri?: string;
+  accelerator: 'auto' | 'kvm' | 'tcg';
+  network: NetworkSpec;
+  ssh: { user: string; authorizedKeys: string[] };
+  etcd: { bootstrap: 'static' | 'discovery'; discovery?: string; api: 'v2' | 'v3'; token: string };
+  nodes: NodeSpec[];
+  /** sha256 of the canonical Labfile: recorded in each domain's metadata. */
+  labfileHash: string;
+}
+
+export interface NetworkSpec {
+  mode: 'bridge' | 'managed';
+  /** Host bridge to attach to (bridge mode) or to create (managed mode). */
+  bridge: string;
+  /** libvirt network name (managed mode only). */
+  libvirtName?: string;
+  cidr: string;
+  prefix: number;
+  netmask: string;
+  gateway?: string;
+  /** The host's own address on a managed network. */
+  hostIp?: string;
+  dns: string[];
+  forward: 'none' | 'nat';
+}
+
+export interface NodeSpec {
+  name: string;
+  /** libvirt domain name: `<lab>-<node>`. */
+  domain: string;
+  ip: string;
+  mac: string;
+  uuid: string;
+  /** What the guest's /etc/machine-id will be: the UUID without dashes. */
+  machineId: string;
+  cpus: number;
+  memoryMiB: number;
+  diskBytes: number;
+  templateRef: string;
+  template: Template;
+  services: ServiceName[];
+  files: FileSpec[];
+}

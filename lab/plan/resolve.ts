@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import type { Issue } from '../errors.js';
+import type { SourceMap, PathKey } from '../labfile/parse.js';
+import { parseSize, type Labfile, type LabfileNode, type ServiceName } from '../labfile/schema.js';
+import type { Template } from '../templates/schema.js';
+import { intToIp, ipToInt, isHostIn, netmaskOf, parseCidr } from './ipv4.js';
+import { machineIdOf, nodeMac, nodeUuid } from './identity.js';
+import type { LabSpec, NodeSpec } from './model.js';
+
+export const DEFAULTS = { cpus: 1, memory: '1GiB', disk: '8GiB' } as const;
+
+/** What the resolver knows of each template reference: the template, or why it failed. */
+export type TemplateLookup = (ref: string) => { ok: true; template: Template } | { ok: false; message: string };
+
+/** Canonical JSON: sorted keys, so equal Labfiles hash equal whatever their layout. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+interface Expanded extends LabfileNode {
+  /** Where the node came from, for issue positions. */
+  at: PathKey[];
+}
+
+/** Expands `count:` groups into plain nodes; IPs count up from the group's first one. */
+function expandNodes(labfile: Labfile): Expanded[] {
+  const out: Expanded[] = [];
+  labfile.nodes.forEach((entry, i) => {
+    if ('count' in entry) {
+      const { count, name, start = 1, ip, ...rest } = entry;
+      for (let k = 0; k < count; k++) {
+        const n = ipToInt(ip) + k;
+        out.push({ ...rest, name: name.replace('{n}', String(start + k)), ip: n > 0xffffffff ? '255.255.255.255' : intToIp(n), at: ['nodes', i] });
+      }
+    } else out.push({ ...entry, at: ['nodes', i] });
+  });
+  return out;
+}
+
+/** A safe absolute guest path: no `..`, no empty or `.` segments, no control characters. */
+export function checkGuestPath(p: string): string | undefined {
+  if (!p.startsWith('/')) return 'must be an absolute path (start with /)';
+  if (/[\0-\x1f\x7f]/.test(p)) return 'must not contain control characters';
+  const segments = p.slice(1).split('/');
+  if (segments.some((s) => s === '..')) return 'must not contain ".."';
+  if (segments.some((s) => s === '' || s === '.')) return 'must be a normalised path (no "//", "/./" or trailing "/")';
+  if (p.length > 1024) return 'is too long';
+  return undefined;
+}
+
+/**
+ * Labfile shape -> LabSpec: fills defaults and checks every cross-field rule
+ * (duplicates, CIDR membership, templates, paths). Returns all issues at once. Pure.
+ */
+export function resolveLab(labfile: Labfile, source: SourceMap, lookup: TemplateLookup): { ok: true; lab: LabSpec } | { ok: false; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const at = (path: PathKey[], message: string, atKey?: string) => issues.push(source.issueAt(path, message, atKey ? { atKey } : {}));
+
+  const net = labfile.network;
+  const cidr = parseCidr(net.cidr);
+  if (cidr.network !== ipToInt(net.cidr.split('/')[0]!)) {
+    at(['network', 'cidr'], `cidr ${net.cidr} has host bits set; did you mean ${intToIp(cidr.network)}/${cidr.prefix}?`);
+  }
+  if (cidr.prefix > 30) at(['network', 'cidr'], `cidr ${net.cidr} is too small for a lab (use /30 or larger)`);
+  if (net.gateway !== undefined && !isHostIn(net.gateway, cidr)) {
+    at(['network', 'gateway'], `gateway ${net.gateway} is not a host address in network.cidr ${net.cidr}`);
+  }
+  if (net.mode === 'bridge' && net.bridge === undefined) {
+    at(['network'], 'bridge mode needs network.bridge: the name of an existing host bridge such as br0', 'mode');
+  }
+  if (net.mode === 'bridge' && net.forward !== undefined) {
+    at(['network', 'forward'], 'forward applies to managed networks only');
+  }
+  // A managed network gives the host the gateway address (or the first host address).
+  const hostIp = net.mode === 'managed' ? (net.gateway ?? intToIp(cidr.first)) : undefined;
+
+  const templates = new Map<string, Template>();
+  const useTemplate = (ref: string, path: PathKey[]): Template | undefined => {
+    if (templates.has(ref)) return templates.get(ref);
+    const r = lookup(ref);
+    if (!r.ok) {
+      at(path, r.message);
+      return undefined;
+    }
+    templates.set(ref, r.template);
+    return r.template;
+  };
+  useTemplate(labfile.template, ['template']);
+
+  const labServices: ServiceName[] = labfile.services ?? ['etcd', 'docker'];
+  const seen = { name: new Map<string, PathKey[]>(), ip: new Map<string, string>(), mac: new Map<string, string>() };
+  const nodes: NodeSpec[] = [];
+  for (const n of expandNodes(labfile)) {
+    const path = n.at;
+    const isGroup = path.length === 2 && 'count' in (labfile.nodes[path[1] as number] ?? {});
+    const ipPath = isGroup ? path : [...path, 'ip'];
+    const dupName = seen.name.has(n.name);
+    if (dupName) at([...path, 'name'], `duplicate node name "${n.name}"`);
+    seen.name.set(n.name, path);
+    if (`${labfile.name}-${n.name}`.length > 63) at([...path, 'name'], `domain name "${labfile.name}-${n.name}" is longer than 63 characters`);
+    const dupIp = seen.ip.get(n.ip);
+    if (dupIp) at(ipPath, `ip ${n.ip} of ${n.name} is already used by ${dupIp}`);
+    seen.ip.set(n.ip, n.name);
+    if (!isHostIn(n.ip, cidr)) at(ipPath, `ip ${n.ip} of ${n.name} is not a host address in network.cidr ${net.cidr}`);
+    else if (n.ip === net.gateway) at(ipPath, `ip ${n.ip} of ${n.name} is the gateway address`);
+    else if (n.ip === hostIp) at(ipPath, `ip ${n.ip} of ${n.name} is the host's address on the managed network`);
+    const mac = n.mac ?? nodeMac(labfile.name, n.name);
+    const dupMac = seen.mac.get(mac);
+    if (dupMac && !dupName) at(n.mac ? [...path, 'mac'] : [...path, 'name'], `mac ${mac} of ${n.name} is already used by ${dupMac}${n.mac ? '' : ' (set mac: explicitly)'}`);
+    seen.mac.set(mac, n.name);
+
+    const templateRef = n.template ?? labfile.template;
+    const template = n.template ? useTemplate(n.template, [...path, 'template']) : templates.get(labfile.template);
+    const services = n.services ?? labServices;
+    const memory = parseSize(n.memory ?? labfile.defaults?.memory ?? DEFAULTS.memory);
+    const disk = parseSize(n.disk ?? labfile.defaults?.disk ?? DEFAULTS.disk);
+    if (memory < 64 * 1024 ** 2) at([...path, 'memory'], `memory of ${n.name} must be at least 64MiB`);
+    if (memory > 1024 ** 4) at([...path, 'memory'], `memory of ${n.name} must be at most 1TiB`);
+    if (disk > 64 * 1024 ** 4) at([...path, 'disk'], `disk of ${n.name} must be at most 64TiB`);
+    if (template) {
+      for (const s of services) {
+        if (!template.services[s]) {
+          const where = n.services ? [...path, 'services'] : labfile.services ? ['services'] : ['template'];
+          at(where, `service ${s} is not available on template ${template.name} (it offers: ${Object.keys(template.services).join(', ') || 'none'})`);
+        }
+      }
+      if (memory < template.minMemoryMiB * 1024 ** 2) {
+        at(n.memory ? [...path, 'memory'] : [...path, 'name'], `${n.name} has ${memory / 1024 ** 2}MiB of memory; template ${template.name} needs at least ${template.minMemoryMiB}MiB`);
+      }
+    }
+    const files = n.files ?? [];
+    const filePaths = new Set<string>();
+    files.forEach((f, k) => {
+      const problem = checkGuestPath(f.path);
+      if (problem) at([...path, 'files', k, 'path'], `file path ${JSON.stringify(f.path)} ${problem}`);
+      if (filePaths.has(f.path)) at([...path, 'files', k, 'path'], `file ${f.path} is listed twice`);
+      filePaths.add(f.path);
+    });
+    const uuid = nodeUuid(labfile.name, n.name);
+    if (template) {
+      nodes.push({
+        name: n.name,
+        domain: `${labfile.name}-${n.name}`,
+        ip: n.ip,
+        mac,
+        uuid,
+        machineId: machineIdOf(uuid),
+        cpus: n.cpus ?? labfile.defaults?.cpus ?? DEFAULTS.cpus,
+        memoryMiB: Math.floor(memory / 1024 ** 2),
+        diskBytes: disk,
+        templateRef,
+        template,
+        services,
+        files,
+      });
+    }
+  }
+  if (seen.name.size > 64) at(['nodes'], `a lab has at most 64 nodes (this one has ${seen.name.size})`);
+
+  const etcd = labfile.etcd ?? {};
+  const bootstrap = etcd.bootstrap ?? (etcd.discovery ? 'discovery' : 'static');
+  if (bootstrap === 'discovery' && !etcd.discovery) at(['etcd'], 'etcd.bootstrap discovery needs etcd.discovery: the discovery URL', 'bootstrap');
+  if (bootstrap === 'static' && etcd.discovery) at(['etcd', 'discovery'], 'etcd.discovery is only used with bootstrap: discovery');
+
+  const user = labfile.ssh?.user ?? templates.get(labfile.template)?.ssh.user ?? 'core';
+  if (issues.length > 0) return { ok: false, issues: dedupe(issues) };
+
+  const bridge = net.bridge ?? `lab${sha256(labfile.name).slice(0, 8)}`;
+  return {
+    ok: true,
+    lab: {
+      name: labfile.name,
+      ...(labfile.libvirt ? { uri: labfile.libvirt } : {}),
+      accelerator: labfile.accelerator ?? 'auto',
+      network: {
+        mode: net.mode,
+        bridge,
+        ...(net.mode === 'managed' ? { libvirtName: `lab-${labfile.name}`, hostIp } : {}),
+        cidr: `${intToIp(cidr.network)}/${cidr.prefix}`,
+        prefix: cidr.prefix,
+        netmask: netmaskOf(cidr.prefix),
+        ...(net.gateway ? { gateway: net.gateway } : {}),
+        dns: net.dns ?? [],
+        forward: net.forward ?? 'none',
+      },
+      ssh: { user, authorizedKeys: labfile.ssh?.authorizedKeys ?? [] },
+      etcd: {
+        bootstrap,
+        ...(etcd.discovery ? { discovery: etcd.discovery } : {}),
+        api: etcd.api ?? 'v3',
+        token: etcd.token ?? labfile.name,
+      },
+      nodes,
+      labfileHash: sha256(canonicalJson(labfile)),
+    },
+  };
+}
+
+function dedupe(issues: Issue[]): Issue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.line}:${i.col}:${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
