@@ -1,0 +1,109 @@
+import type { LabSpec, NodeSpec } from './model.js';
+
+/** What exists of one node, as observed by the shell. */
+export interface ObservedNode {
+  /** Domain state, or 'missing' when no domain of that name exists. */
+  state: string;
+  /** The domain carries this lab's metadata for this node. */
+  owned: boolean;
+  /** From the domain's metadata. */
+  configHash?: string;
+  /** From the defined domain XML. */
+  memoryMiB?: number;
+  vcpus?: number;
+  type?: string;
+  mac?: string;
+  uuid?: string;
+  diskExists: boolean;
+  seedExists: boolean;
+}
+
+/** What the node should be: its rendered provisioning hash and accelerator. */
+export interface DesiredNode {
+  spec: NodeSpec;
+  configHash: string;
+  type: 'kvm' | 'qemu';
+}
+
+export type Action =
+  /** Stop and delete the domain and disk: a first-boot config changed (Ignition, cloud-init instance). */
+  | 'replace'
+  | 'create-disk'
+  | 'write-seed'
+  | 'define'
+  | 'start';
+
+export interface NodePlan {
+  node: string;
+  /** Mutating actions in order; empty when the node is already as desired. */
+  actions: Action[];
+  /** Why, for `lab plan`: one short phrase per action. */
+  reasons: string[];
+  /** Refusal: a domain of that name exists but this lab does not own it. */
+  conflict?: string;
+}
+
+export interface LabPlan {
+  network: ('define-network' | 'start-network')[];
+  nodes: NodePlan[];
+}
+
+/**
+ * Desired vs observed -> the mutating actions. `[]` for every node of a healthy lab,
+ * so a re-run is a no-op. Pure.
+ */
+export function planLab(lab: LabSpec, desired: DesiredNode[], observed: Map<string, ObservedNode>, network?: { exists: boolean; active: boolean }): LabPlan {
+  const net: LabPlan['network'] = [];
+  if (lab.network.mode === 'managed' && network) {
+    if (!network.exists) net.push('define-network');
+    if (!network.active) net.push('start-network');
+  }
+  const nodes = desired.map((d): NodePlan => {
+    const o = observed.get(d.spec.name) ?? { state: 'missing', owned: false, diskExists: false, seedExists: false };
+    const actions: Action[] = [];
+    const reasons: string[] = [];
+    const add = (a: Action, why: string) => {
+      actions.push(a);
+      reasons.push(why);
+    };
+    if (o.state !== 'missing' && !o.owned) {
+      return { node: d.spec.name, actions: [], reasons: [], conflict: `a domain named ${d.spec.domain} exists but does not belong to lab ${lab.name}; lab will not touch it` };
+    }
+    if (o.state === 'missing') {
+      if (!o.diskExists) add('create-disk', 'no disk');
+      if (!o.seedExists || !o.diskExists) add('write-seed', 'no seed');
+      else add('write-seed', 'seed refreshed for the new domain');
+      add('define', 'no domain');
+      add('start', 'not running');
+      return { node: d.spec.name, actions, reasons };
+    }
+    if (o.configHash !== d.configHash) {
+      // First-boot config changed: only a fresh disk applies it reliably.
+      add('replace', `provisioning config changed (${o.configHash?.slice(0, 8) ?? 'none'} -> ${d.configHash.slice(0, 8)})`);
+      add('create-disk', 'fresh disk for the new config');
+      add('write-seed', 'new config');
+      add('define', 'redefine');
+      add('start', 'boot with the new config');
+      return { node: d.spec.name, actions, reasons };
+    }
+    if (!o.diskExists) {
+      add('replace', 'disk is gone');
+      add('create-disk', 'no disk');
+      add('write-seed', 'seed for the fresh disk');
+      add('define', 'redefine');
+      add('start', 'not running');
+      return { node: d.spec.name, actions, reasons };
+    }
+    if (!o.seedExists) add('write-seed', 'seed is gone');
+    const shapeChanged = o.memoryMiB !== d.spec.memoryMiB || o.vcpus !== d.spec.cpus || o.type !== d.type || o.mac !== d.spec.mac || (o.uuid !== undefined && o.uuid !== d.spec.uuid);
+    if (shapeChanged) add('define', 'machine shape changed (memory, cpus, accelerator or MAC): takes effect at next start');
+    if (o.state !== 'running') add('start', `domain is ${o.state}`);
+    return { node: d.spec.name, actions, reasons };
+  });
+  return { network: net, nodes };
+}
+
+/** True when nothing would change. */
+export function isNoop(plan: LabPlan): boolean {
+  return plan.network.length === 0 && plan.nodes.every((n) => n.actions.length === 0 && !n.conflict);
+}
