@@ -1,0 +1,95 @@
+import type { Exec, ExecResult } from './index.js';
+
+export interface DockerHealth {
+  /** `absent`: no docker binary; `down`: the daemon does not answer. */
+  state: 'up' | 'down' | 'absent';
+  /** The server's version, e.g. `20.10.24+dfsg1`. */
+  version?: string;
+  containersRunning?: number;
+  error?: string;
+}
+
+/** The image the run check imports, and what its container must print. */
+export const LOCAL_IMAGE = 'lab/busybox:local';
+const RUN_MARKER = 'lab-docker-ok';
+
+// As the lab user through sudo -n: never prompts, fails at once if sudo wants a password.
+const DOCKER = ['sudo', '-n', 'docker'];
+
+function failure(result: ExecResult): string {
+  const text = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-3).join(' | ');
+  return `exit code ${result.code}${text ? `: ${text}` : ''}`;
+}
+
+/**
+ * Parses `docker info --format '{{json .}}'`. The daemon is up when it reports a server
+ * version and no ServerErrors (docker prints the client half even when the daemon is down). Pure.
+ */
+export function parseDockerInfo(stdout: string): DockerHealth {
+  const line = stdout.split('\n').find((l) => l.trim().startsWith('{'));
+  if (!line)
+    return {
+      state: 'down',
+      error: stdout.trim() ? `unexpected docker info output: ${stdout.trim().slice(0, 200)}` : 'no output',
+    };
+  let info: Record<string, unknown>;
+  try {
+    info = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return { state: 'down', error: `docker info printed invalid JSON: ${line.slice(0, 200)}` };
+  }
+  const serverErrors = Array.isArray(info.ServerErrors) ? info.ServerErrors.map(String) : [];
+  const version =
+    typeof info.ServerVersion === 'string' && info.ServerVersion ? info.ServerVersion : undefined;
+  if (serverErrors.length || !version) {
+    return { state: 'down', error: serverErrors.join('; ') || 'docker info reports no server version' };
+  }
+  const running = info.ContainersRunning;
+  return { state: 'up', version, ...(typeof running === 'number' ? { containersRunning: running } : {}) };
+}
+
+/** Is docker installed, and does its daemon answer? */
+export async function probeDocker(exec: Exec): Promise<DockerHealth> {
+  const which = await exec.exec(['sh', '-c', 'command -v docker'], { timeoutMs: 10_000 });
+  if (which.code !== 0) return { state: 'absent' };
+  const r = await exec.exec([...DOCKER, 'info', '--format', '{{json .}}'], { timeoutMs: 30_000 });
+  const health = parseDockerInfo(r.stdout);
+  if (health.state === 'up' && r.code !== 0) return { state: 'down', error: failure(r) };
+  if (health.state === 'down' && r.code !== 0 && !r.stdout.includes('ServerErrors'))
+    health.error = failure(r);
+  return health;
+}
+
+/**
+ * Runs a container without a registry: the guest has no DNS (FINDINGS §5), so the image is
+ * `docker import`ed from a rootfs tarball already in the guest, once. `ok` when the
+ * container printed the marker.
+ */
+export async function dockerRunCheck(
+  exec: Exec,
+  localImageTar: string,
+): Promise<{ ok: boolean; imported: boolean; detail: string }> {
+  let imported = false;
+  const inspect = await exec.exec([...DOCKER, 'image', 'inspect', '--format', '{{.Id}}', LOCAL_IMAGE], {
+    timeoutMs: 30_000,
+  });
+  if (inspect.code !== 0) {
+    const imp = await exec.exec([...DOCKER, 'import', localImageTar, LOCAL_IMAGE], { timeoutMs: 120_000 });
+    if (imp.code !== 0)
+      return { ok: false, imported, detail: `docker import ${localImageTar}: ${failure(imp)}` };
+    imported = true;
+  }
+  // The first run takes about 10 s under TCG (FINDINGS §5).
+  const run = await exec.exec([...DOCKER, 'run', '--rm', LOCAL_IMAGE, 'echo', RUN_MARKER], {
+    timeoutMs: 180_000,
+  });
+  if (run.code !== 0) return { ok: false, imported, detail: `docker run: ${failure(run)}` };
+  if (!run.stdout.split('\n').some((l) => l.trim() === RUN_MARKER)) {
+    return {
+      ok: false,
+      imported,
+      detail: `docker run printed ${JSON.stringify(run.stdout.trim().slice(0, 200))}, not ${RUN_MARKER}`,
+    };
+  }
+  return { ok: true, imported, detail: `${LOCAL_IMAGE} printed ${RUN_MARKER}` };
+}

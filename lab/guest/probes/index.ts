@@ -1,0 +1,93 @@
+import { describeError } from '../../errors.js';
+import { dockerRunCheck, probeDocker, type DockerHealth } from './docker.js';
+import { probeEtcd, type EtcdHealth } from './etcd.js';
+import { probeFleet, type FleetHealth } from './fleet.js';
+import { probeMachineId } from './machine-id.js';
+
+/** What a probe needs from a guest: run argv, get output and exit code. GuestSession is one; tests pass fakes. */
+export interface Exec {
+  exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** One look at one node. `fleet` is always probed: `absent` says the image has no fleetctl. */
+export interface NodeHealth {
+  machineId?: string;
+  etcd?: EtcdHealth;
+  docker?: DockerHealth & { run?: { ok: boolean; detail: string } };
+  fleet: FleetHealth | 'absent';
+  /** `/proc/loadavg`'s 1, 5 and 15 minute averages: `0.52 0.58 0.59`. */
+  load?: string;
+  /** Every failure of this look, `probe: message`, joined with `; `. */
+  lastError?: string;
+}
+
+export interface ProbeNodeOptions {
+  /** The services the node should run (`etcd`, `docker`, `fleet`); others are not probed. */
+  services: readonly string[];
+  /** A rootfs tarball in the guest: when set, docker also runs a container from it. */
+  localImage?: string;
+}
+
+/** The load averages from `/proc/loadavg`, or undefined. Pure. */
+export function parseLoadAvg(stdout: string): string | undefined {
+  const m = /^(\d+\.\d+) (\d+\.\d+) (\d+\.\d+) /.exec(stdout);
+  return m ? `${m[1]} ${m[2]} ${m[3]}` : undefined;
+}
+
+/** Runs the probes for the requested services at once, over one connection. Never throws. */
+export async function probeNode(exec: Exec, options: ProbeNodeOptions): Promise<NodeHealth> {
+  const errors: string[] = [];
+  // Each probe is caught on its own, so one failure leaves the others' answers.
+  const attempt = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (err) {
+      errors.push(`${name}: ${describeError(err)}`);
+      return undefined;
+    }
+  };
+  const wants = (s: string) => options.services.includes(s);
+  const [machineId, etcd, docker, fleet, load] = await Promise.all([
+    attempt('machine-id', () => probeMachineId(exec)),
+    wants('etcd') ? attempt('etcd', () => probeEtcd(exec)) : undefined,
+    wants('docker')
+      ? attempt('docker', async () => {
+          const health: NonNullable<NodeHealth['docker']> = await probeDocker(exec);
+          if (health.state === 'up' && options.localImage) {
+            const { ok, detail } = await dockerRunCheck(exec, options.localImage);
+            health.run = { ok, detail };
+          }
+          return health;
+        })
+      : undefined,
+    attempt('fleet', () => probeFleet(exec)),
+    attempt('load', async () =>
+      parseLoadAvg((await exec.exec(['cat', '/proc/loadavg'], { timeoutMs: 10_000 })).stdout),
+    ),
+  ]);
+  if (etcd?.error && etcd.state !== 'leader' && etcd.state !== 'follower') errors.push(`etcd: ${etcd.error}`);
+  if (docker?.error && docker.state !== 'up') errors.push(`docker: ${docker.error}`);
+  if (docker?.run && !docker.run.ok) errors.push(`docker run: ${docker.run.detail}`);
+  if (fleet && fleet !== 'absent' && fleet.error) errors.push(`fleet: ${fleet.error}`);
+  // Completion order varies; a fixed order keeps the message stable between looks.
+  const order = ['machine-id', 'etcd', 'docker', 'fleet', 'load'];
+  errors.sort((a, b) => order.indexOf(a.split(/[: ]/)[0]!) - order.indexOf(b.split(/[: ]/)[0]!));
+  return {
+    ...(machineId !== undefined ? { machineId } : {}),
+    ...(etcd ? { etcd } : {}),
+    ...(docker ? { docker } : {}),
+    fleet: fleet ?? {
+      machines: [],
+      units: [],
+      error: errors.find((e) => e.startsWith('fleet: '))?.slice(7) ?? 'failed',
+    },
+    ...(load !== undefined ? { load } : {}),
+    ...(errors.length ? { lastError: errors.join('; ') } : {}),
+  };
+}

@@ -1,0 +1,99 @@
+import { InterruptedError, LabError } from '../errors.js';
+
+/** Time as waits see it; tests pass a fake that advances on `sleep` and never really waits. */
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const realClock: Clock = { now: () => performance.now(), sleep };
+
+/** The error to throw when `signal` is aborted: its reason if that is a LabError, else "interrupted". */
+export function abortError(signal: AbortSignal): LabError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof LabError) return reason;
+  return new InterruptedError('interrupted', { cause: reason });
+}
+
+/** Resolves after `ms`, or rejects (see `abortError`) as soon as `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    };
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.max(0, ms),
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A wait that ran out of time; `describe` says what was awaited. */
+export class DeadlineError extends LabError {
+  constructor(
+    readonly what: string,
+    readonly elapsedMs: number,
+    readonly attempts: number,
+  ) {
+    super(`${what}: not ready after ${formatSeconds(elapsedMs)} (${attempts} attempts)`);
+  }
+}
+
+export interface PollOptions {
+  /** Time budget from the call, in ms. One last attempt runs at the deadline. */
+  deadlineMs: number;
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+  signal?: AbortSignal;
+  /** What is awaited, for the DeadlineError: `node1 services`. */
+  describe: string;
+  clock?: Clock;
+}
+
+/** What an attempt may know: its number (1-based) and the time left before the deadline. */
+export interface PollAttempt {
+  attempt: number;
+  remainingMs: number;
+}
+
+/**
+ * Calls `fn` until it returns something other than `undefined`, sleeping with exponential
+ * backoff between attempts (no jitter: tests stay deterministic). An error thrown by `fn`
+ * ends the wait at once; a retryable failure is `undefined`. Past the deadline it throws
+ * DeadlineError.
+ */
+export async function pollUntil<T>(
+  fn: (attempt: PollAttempt) => Promise<T | undefined>,
+  options: PollOptions,
+): Promise<T> {
+  const clock = options.clock ?? realClock;
+  const started = clock.now();
+  const deadline = started + options.deadlineMs;
+  let delayMs = options.initialMs;
+  for (let attempt = 1; ; attempt++) {
+    if (options.signal?.aborted) throw abortError(options.signal);
+    const value = await fn({ attempt, remainingMs: Math.max(0, deadline - clock.now()) });
+    if (value !== undefined) return value;
+    const now = clock.now();
+    if (now >= deadline) throw new DeadlineError(options.describe, now - started, attempt);
+    await clock.sleep(Math.min(delayMs, deadline - now), options.signal);
+    delayMs = Math.min(delayMs * options.factor, options.maxMs);
+  }
+}
+
+/** `42 s`, `1.5 s`: for messages. */
+export function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${s >= 10 ? Math.round(s) : Math.round(s * 10) / 10} s`;
+}

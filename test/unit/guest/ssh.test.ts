@@ -1,0 +1,268 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import { PassThrough } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Connection, ServerChannel } from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { NodeError } from '../../../lab/errors.js';
+import { hostKey, userKey } from '../../../lab/plan/identity.js';
+import { GuestSession, HostKeyMismatchError, waitForSsh, type SshTarget } from '../../../lab/guest/ssh.js';
+
+const { Server, utils } = ssh2;
+const secret = Buffer.alloc(32, 1);
+const host = hostKey(secret, 't', 'n1');
+const user = userKey(secret, 't');
+const userPub = utils.parseKey(user.publicKey);
+
+/** Canned replies by the exact command line the client sends. */
+function reply(command: string, ch: ServerChannel): void {
+  switch (command) {
+    case `'echo' 'a b'`:
+      ch.write('a b\n');
+      ch.exit(0);
+      ch.end();
+      return;
+    case `'sh' '-c' 'echo oops >&2; exit 3'`:
+      ch.stderr.write('oops\n');
+      ch.exit(3);
+      ch.end();
+      return;
+    case `'env' 'ETCDCTL_API=3' 'etcdctl' 'version'`:
+      ch.write('etcdctl version: 3.4.23\nAPI version: 3.4\n');
+      ch.exit(0);
+      ch.end();
+      return;
+    case `'cat'`: {
+      const chunks: Buffer[] = [];
+      ch.on('data', (c: Buffer) => chunks.push(c));
+      ch.on('end', () => {
+        ch.write(Buffer.concat(chunks));
+        ch.exit(0);
+        ch.end();
+      });
+      return;
+    }
+    case `'sleep' '60'`:
+      return; // never answers: the client's timeout must end it
+    default:
+      ch.stderr.write(`sh: 1: ${command}: not found\n`);
+      ch.exit(127);
+      ch.end();
+  }
+}
+
+let server: InstanceType<typeof Server>;
+let port: number;
+const commands: string[] = [];
+const connections: Connection[] = [];
+const windows: { rows: number; cols: number; term?: string }[] = [];
+
+beforeAll(async () => {
+  server = new Server({ hostKeys: [host.privateKey] }, (client) => {
+    connections.push(client);
+    client.on('error', () => {}); // clients that refuse our host key hang up mid-handshake
+    client.on('authentication', (ctx) => {
+      if (
+        ctx.method === 'publickey' &&
+        !(userPub instanceof Error) &&
+        !Array.isArray(userPub) &&
+        ctx.username === 'core' &&
+        ctx.key.data.equals(userPub.getPublicSSH()) &&
+        (!ctx.signature || userPub.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) === true)
+      ) {
+        ctx.accept();
+      } else {
+        ctx.reject(['publickey']);
+      }
+    });
+    client.on('ready', () => {
+      client.on('session', (accept) => {
+        const session = accept();
+        session.on('exec', (acceptExec, _reject, info) => {
+          commands.push(info.command);
+          reply(info.command, acceptExec());
+        });
+        session.on('pty', (acceptPty, _reject, info) => {
+          windows.push({ rows: info.rows, cols: info.cols, term: info.term });
+          acceptPty?.();
+        });
+        session.on('window-change', (acceptWc, _reject, info) => {
+          windows.push({ rows: info.rows, cols: info.cols });
+          acceptWc?.();
+          shellChannel?.exit(7);
+          shellChannel?.end();
+        });
+        let shellChannel: ServerChannel | undefined;
+        session.on('shell', (acceptShell) => {
+          shellChannel = acceptShell();
+          shellChannel.write('ready\n');
+        });
+      });
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  port = (server.address() as net.AddressInfo).port;
+});
+
+afterAll(() => {
+  for (const c of connections) c.end();
+  server.close();
+});
+
+const target = (over: Partial<SshTarget> = {}): SshTarget => ({
+  node: 'n1',
+  host: '127.0.0.1',
+  port,
+  user: 'core',
+  privateKey: user.privateKey,
+  hostKey: host.publicBlob,
+  ...over,
+});
+
+describe('GuestSession', () => {
+  it('connects with the pinned host key and round-trips exec', async () => {
+    const s = await GuestSession.connect(target(), { timeoutMs: 5000 });
+    try {
+      expect(await s.exec(['echo', 'a b'])).toEqual({ stdout: 'a b\n', stderr: '', code: 0 });
+      expect(commands).toContain(`'echo' 'a b'`);
+      expect(await s.exec(['sh', '-c', 'echo oops >&2; exit 3'])).toEqual({
+        stdout: '',
+        stderr: 'oops\n',
+        code: 3,
+      });
+      expect((await s.exec(['etcdctl', 'version'], { env: { ETCDCTL_API: '3' } })).stdout).toMatch(
+        /3\.4\.23/,
+      );
+      expect((await s.exec(['cat'], { input: "it's $(here)\n" })).stdout).toBe("it's $(here)\n");
+      expect((await s.exec(['no-such-cmd'])).code).toBe(127);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('rejects a command that outlives its timeout, naming node and command', async () => {
+    const s = await GuestSession.connect(target(), { timeoutMs: 5000 });
+    try {
+      const err = await s.exec(['sleep', '60'], { timeoutMs: 200 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NodeError);
+      expect((err as Error).message).toBe('n1: exec: `sleep 60` timed out after 0.2 s');
+      // The session is still usable after a timed-out command.
+      expect((await s.exec(['echo', 'a b'])).stdout).toBe('a b\n');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('refuses a host that presents another key', async () => {
+    const other = hostKey(secret, 't', 'n2');
+    const err = await GuestSession.connect(target({ hostKey: other.publicBlob }), { timeoutMs: 5000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HostKeyMismatchError);
+    expect((err as HostKeyMismatchError).expected).toBe(other.fingerprint);
+    expect((err as HostKeyMismatchError).presented).toBe(host.fingerprint);
+    expect((err as Error).message).toBe(
+      `n1: host key of 127.0.0.1:${port} does not match: expected ${other.fingerprint}, presented ${host.fingerprint}`,
+    );
+  });
+
+  it('logs in with the lab key only: another key is refused', async () => {
+    const stranger = userKey(Buffer.alloc(32, 2), 't');
+    const err = await GuestSession.connect(target({ privateKey: stranger.privateKey }), {
+      timeoutMs: 5000,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NodeError);
+    expect((err as Error).message).toBe(
+      `n1: ssh: core@127.0.0.1:${port}: All configured authentication methods failed`,
+    );
+  });
+
+  it('streams an interactive command without a pty when stdin is not a terminal', async () => {
+    const s = await GuestSession.connect(target(), { timeoutMs: 5000 });
+    try {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const seen: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => seen.push(c));
+      const code = await s.execInteractive(['sh', '-c', 'echo oops >&2; exit 3'], {
+        stdin: new PassThrough(),
+        stdout,
+        stderr,
+      });
+      expect(code).toBe(3);
+      expect((stderr.read() as Buffer | null)?.toString()).toBe('oops\n');
+      expect(await s.execInteractive(['echo', 'a b'], { stdin: new PassThrough(), stdout, stderr })).toBe(0);
+      expect(Buffer.concat(seen).toString()).toBe('a b\n');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('runs a pty shell in raw mode, forwards window changes and restores the terminal', async () => {
+    const s = await GuestSession.connect(target(), { timeoutMs: 5000 });
+    try {
+      const stdin = Object.assign(new PassThrough(), { isTTY: true, isRaw: false, setRawMode: vi.fn() });
+      const stdout = Object.assign(new PassThrough(), { isTTY: true, rows: 30, columns: 100 });
+      stdout.once('data', () => {
+        stdout.rows = 40;
+        stdout.columns = 120;
+        stdout.emit('resize');
+      });
+      const code = await s.shell({ stdin, stdout, stderr: new PassThrough(), term: 'xterm' });
+      expect(code).toBe(7);
+      expect(windows.slice(-2)).toEqual([
+        { rows: 30, cols: 100, term: 'xterm' },
+        { rows: 40, cols: 120 },
+      ]);
+      expect(stdin.setRawMode.mock.calls).toEqual([[true], [false]]);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('waitForSsh', () => {
+  it('does not retry a host key mismatch', async () => {
+    const before = connections.length;
+    const onAttempt = vi.fn();
+    const err = await waitForSsh(target({ hostKey: hostKey(secret, 't', 'n2').publicBlob }), {
+      deadlineMs: 10_000,
+      onAttempt,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostKeyMismatchError);
+    expect(onAttempt).toHaveBeenCalledTimes(1);
+    expect(connections.length - before).toBe(1);
+  });
+
+  it('returns a session once the node answers', async () => {
+    const s = await waitForSsh(target(), { deadlineMs: 5000 });
+    expect((await s.exec(['echo', 'a b'])).stdout).toBe('a b\n');
+    s.close();
+  });
+
+  it('gives up at the deadline with a clear NodeError when nothing listens', async () => {
+    const probe = net.createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const closedPort = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const attempts: number[] = [];
+    const started = performance.now();
+    const err = await waitForSsh(target({ port: closedPort }), {
+      deadlineMs: 1000,
+      onAttempt: (n) => attempts.push(n),
+    }).catch((e: unknown) => e);
+    const elapsed = performance.now() - started;
+    expect(err).toBeInstanceOf(NodeError);
+    expect((err as NodeError).step).toBe('ssh');
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^n1: ssh: no SSH answer after 1(\\.\\d)? s: last error: connect ECONNREFUSED 127\\.0\\.0\\.1:${closedPort} `,
+      ),
+    );
+    // 250 + 375 + 375 (cut at the deadline) ms of backoff: 4 attempts, the last at the deadline.
+    expect(attempts).toEqual([1, 2, 3, 4]);
+    expect(elapsed).toBeGreaterThanOrEqual(990);
+    expect(elapsed).toBeLessThan(3000);
+  });
+});
