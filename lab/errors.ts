@@ -70,7 +70,7 @@ export function describeError(err: unknown): string {
       if (!parts.some((p) => p.includes(cur instanceof Error ? cur.message : ''))) parts.push(cur.message);
       cur = cur.cause;
     } else {
-      parts.push(String(cur));
+      parts.push(typeof cur === 'string' ? cur : JSON.stringify(cur));
       break;
     }
   }

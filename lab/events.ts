@@ -12,8 +12,9 @@ export const NODE_STEPS = [
 ] as const;
 export type NodeStep = (typeof NODE_STEPS)[number];
 
+/** `step` is a NodeStep during up, or another step name (e.g. `down`). */
 export type LabEvent =
-  | { kind: 'node'; node: string; step: NodeStep | string; status: 'start' | 'done' | 'skip' | 'fail'; detail?: string }
+  | { kind: 'node'; node: string; step: string; status: 'start' | 'done' | 'skip' | 'fail'; detail?: string }
   | { kind: 'progress'; node?: string; step: string; done: number; total?: number; unit: 'bytes' }
   | { kind: 'log'; level: 'info' | 'warn' | 'debug'; message: string };
 

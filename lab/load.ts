@@ -24,7 +24,14 @@ export function loadLab(file: string): LoadedLab {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new LabfileError([{ file, line: 0, col: 0, message: code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}` }]);
+    throw new LabfileError([
+      {
+        file,
+        line: 0,
+        col: 0,
+        message: code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}`,
+      },
+    ]);
   }
   const r = checkLabfileText(text, file);
   if (!r.ok) throw new LabfileError(r.issues);
@@ -32,7 +39,10 @@ export function loadLab(file: string): LoadedLab {
 }
 
 /** Parses, validates and resolves Labfile text; templates are looked up beside `file`. */
-export function checkLabfileText(text: string, file: string): { ok: true; labfile: Labfile; lab: LabSpec } | { ok: false; issues: Issue[] } {
+export function checkLabfileText(
+  text: string,
+  file: string,
+): { ok: true; labfile: Labfile; lab: LabSpec } | { ok: false; issues: Issue[] } {
   const shape = parseLabfileShape(text, file);
   if (!shape.ok) return shape;
   const dir = path.dirname(path.resolve(file));

@@ -1,4 +1,14 @@
-import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import {
+  isMap,
+  isNode,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+} from 'yaml';
 import type { z } from 'zod';
 import type { Issue } from '../errors.js';
 import { labfileSchema, type Labfile } from './schema.js';
@@ -52,9 +62,17 @@ export class SourceMap {
 export type ParseResult<T> = { ok: true; value: T; source: SourceMap } | { ok: false; issues: Issue[] };
 
 /** YAML text -> plain data with its source map, or syntax issues. Pure. */
-export function parseYaml(text: string, file: string): { ok: true; data: unknown; source: SourceMap } | { ok: false; issues: Issue[] } {
+export function parseYaml(
+  text: string,
+  file: string,
+): { ok: true; data: unknown; source: SourceMap } | { ok: false; issues: Issue[] } {
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const doc = parseDocument(text, {
+    lineCounter: counter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    strict: true,
+  });
   const lines = text.split(/\r?\n/);
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length > 0) {
@@ -72,7 +90,13 @@ export function parseYaml(text: string, file: string): { ok: true; data: unknown
   visit(doc, {
     Alias(_, node) {
       const { line, col } = counter.linePos(node.range?.[0] ?? 0);
-      aliases.push({ file, line, col, message: 'YAML aliases (*name) are not allowed in a Labfile: write the value out', source: lines[line - 1] ?? '' });
+      aliases.push({
+        file,
+        line,
+        col,
+        message: 'YAML aliases (*name) are not allowed in a Labfile: write the value out',
+        source: lines[line - 1] ?? '',
+      });
     },
   });
   if (aliases.length > 0) return { ok: false, issues: aliases };
@@ -81,12 +105,18 @@ export function parseYaml(text: string, file: string): { ok: true; data: unknown
 }
 
 /** Turns zod issues into located, readable issues. */
-export function zodIssues(error: z.ZodError, source: SourceMap, data?: unknown, schemaFor?: (path: PathKey[]) => z.ZodType | undefined): Issue[] {
+export function zodIssues(
+  error: z.ZodError,
+  source: SourceMap,
+  data?: unknown,
+  schemaFor?: (path: PathKey[]) => z.ZodType | undefined,
+): Issue[] {
   const issues: Issue[] = [];
   for (const zi of error.issues) {
     const path = zi.path.filter((k): k is PathKey => typeof k !== 'symbol');
     if (zi.code === 'unrecognized_keys') {
-      for (const key of zi.keys) issues.push(source.issueAt(path, `unknown key "${key}"${suggest(key, path)}`, { atKey: key }));
+      for (const key of zi.keys)
+        issues.push(source.issueAt(path, `unknown key "${key}"${suggest(key, path)}`, { atKey: key }));
       continue;
     }
     if (zi.code === 'invalid_union' && schemaFor && data !== undefined) {
@@ -99,16 +129,27 @@ export function zodIssues(error: z.ZodError, source: SourceMap, data?: unknown, 
           for (const inner of again.error.issues) {
             const innerPath = [...path, ...inner.path.filter((k): k is PathKey => typeof k !== 'symbol')];
             if (inner.code === 'unrecognized_keys') {
-              for (const key of inner.keys) issues.push(source.issueAt(innerPath, `unknown key "${key}"`, { atKey: key }));
-            } else issues.push(source.issueAt(innerPath, describeZodIssue(inner, innerPath, valueAt(data, innerPath))));
+              for (const key of inner.keys)
+                issues.push(source.issueAt(innerPath, `unknown key "${key}"`, { atKey: key }));
+            } else
+              issues.push(
+                source.issueAt(innerPath, describeZodIssue(inner, innerPath, valueAt(data, innerPath))),
+              );
           }
           continue;
         }
       }
     }
     // zod adds a "safe integer" issue beside the real bound for huge numbers: keep the useful one.
-    if (zi.code === 'too_big' && zi.maximum === Number.MAX_SAFE_INTEGER && error.issues.some((o) => o !== zi && o.path.join('.') === zi.path.join('.'))) continue;
-    issues.push(source.issueAt(path, describeZodIssue(zi, path, data === undefined ? undefined : valueAt(data, path))));
+    if (
+      zi.code === 'too_big' &&
+      zi.maximum === Number.MAX_SAFE_INTEGER &&
+      error.issues.some((o) => o !== zi && o.path.join('.') === zi.path.join('.'))
+    )
+      continue;
+    issues.push(
+      source.issueAt(path, describeZodIssue(zi, path, data === undefined ? undefined : valueAt(data, path))),
+    );
   }
   return issues;
 }
@@ -123,7 +164,18 @@ function valueAt(data: unknown, path: PathKey[]): unknown {
 }
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['name', 'template', 'libvirt', 'accelerator', 'network', 'defaults', 'ssh', 'services', 'etcd', 'nodes'],
+  '': [
+    'name',
+    'template',
+    'libvirt',
+    'accelerator',
+    'network',
+    'defaults',
+    'ssh',
+    'services',
+    'etcd',
+    'nodes',
+  ],
   network: ['mode', 'bridge', 'cidr', 'gateway', 'dns', 'forward'],
   node: ['name', 'ip', 'mac', 'template', 'cpus', 'memory', 'disk', 'services', 'files', 'count', 'start'],
 };
@@ -195,7 +247,18 @@ export function parseLabfileShape(text: string, file: string): ParseResult<Labfi
   const parsed = parseYaml(text, file);
   if (!parsed.ok) return parsed;
   if (parsed.data === null || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) {
-    return { ok: false, issues: [{ file, line: 1, col: 1, message: 'expected a mapping with name, template, network and nodes', source: text.split(/\r?\n/)[0] ?? '' }] };
+    return {
+      ok: false,
+      issues: [
+        {
+          file,
+          line: 1,
+          col: 1,
+          message: 'expected a mapping with name, template, network and nodes',
+          source: text.split(/\r?\n/)[0] ?? '',
+        },
+      ],
+    };
   }
   const result = labfileSchema.safeParse(parsed.data);
   if (!result.success) {

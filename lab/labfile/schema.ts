@@ -6,7 +6,8 @@ export const LAB_NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 export const NODE_NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SIZE_RE = /^([1-9][0-9]{0,6})\s*(KiB|MiB|GiB|TiB|K|M|G|T)$/;
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const CIDR_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
+const CIDR_RE =
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 const size = z
@@ -64,7 +65,9 @@ const nodeGroup = z
     count: z.number().int().min(1).max(64).describe('How many alike nodes'),
     name: z
       .string()
-      .regex(/^[a-z][a-z0-9-]*\{n\}[a-z0-9-]*$/, { message: 'expected a name pattern with {n}, such as node{n}' })
+      .regex(/^[a-z][a-z0-9-]*\{n\}[a-z0-9-]*$/, {
+        message: 'expected a name pattern with {n}, such as node{n}',
+      })
       .describe('Name pattern; {n} counts from `start`'),
     start: z.number().int().min(0).max(9999).optional().describe('First value of {n} (default 1)'),
     ip: ipv4.describe('IPv4 address of the first node; the next nodes take the following addresses'),
@@ -84,7 +87,10 @@ export const labfileSchema = z
         message: 'expected a lab name: a lower-case letter, then up to 30 letters, digits or dashes',
       })
       .describe('Lab name; prefixes every libvirt object'),
-    template: z.string().min(1).describe('Default guest template: a name in vm-templates/ or a path to a .yaml'),
+    template: z
+      .string()
+      .min(1)
+      .describe('Default guest template: a name in vm-templates/ or a path to a .yaml'),
     libvirt: z
       .string()
       .regex(/^[a-z0-9+]+:\/\//, { message: 'expected a libvirt URI such as qemu:///system' })
@@ -96,10 +102,14 @@ export const labfileSchema = z
       .describe('auto (default): KVM when it really runs guests, else TCG'),
     network: z
       .strictObject({
-        mode: z.enum(['bridge', 'managed']).describe('bridge: an existing host bridge; managed: lab owns a libvirt network'),
+        mode: z
+          .enum(['bridge', 'managed'])
+          .describe('bridge: an existing host bridge; managed: lab owns a libvirt network'),
         bridge: z
           .string()
-          .regex(/^[a-zA-Z0-9_.-]{1,15}$/, { message: 'expected a Linux interface name (at most 15 characters)' })
+          .regex(/^[a-zA-Z0-9_.-]{1,15}$/, {
+            message: 'expected a Linux interface name (at most 15 characters)',
+          })
           .optional()
           .describe('Host bridge (bridge mode) or the bridge name to create (managed mode)'),
         cidr: z
@@ -126,9 +136,12 @@ export const labfileSchema = z
           .array(
             z
               .string()
-              .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/, {
-                message: 'expected one OpenSSH public key line',
-              }),
+              .regex(
+                /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/,
+                {
+                  message: 'expected one OpenSSH public key line',
+                },
+              ),
           )
           .optional()
           .describe("Public keys added beside the lab's own generated key"),
@@ -137,10 +150,17 @@ export const labfileSchema = z
     services: z.array(serviceName).optional().describe('What to configure, start and health-check'),
     etcd: z
       .strictObject({
-        bootstrap: z.enum(['static', 'discovery']).optional().describe('static initial-cluster from the node list'),
+        bootstrap: z
+          .enum(['static', 'discovery'])
+          .optional()
+          .describe('static initial-cluster from the node list'),
         discovery: z.url().optional().describe('Discovery URL when bootstrap is discovery'),
         api: z.enum(['v2', 'v3']).optional().describe('v2 also enables the v2 API (etcdctl set/get, fleet)'),
-        token: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional().describe('initial-cluster-token (default: the lab name)'),
+        token: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/)
+          .optional()
+          .describe('initial-cluster-token (default: the lab name)'),
       })
       .optional(),
     nodes: z.array(z.union([nodeSpec, nodeGroup])).min(1, { message: 'a lab needs at least one node' }),

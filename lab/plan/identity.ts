@@ -77,7 +77,10 @@ export function deriveKeyPair(secret: Buffer, purpose: string, comment: string):
     sshString(publicBlob),
     sshString(privSection),
   ]);
-  const b64 = body.toString('base64').replace(/(.{70})/g, '$1\n').replace(/\n$/, '');
+  const b64 = body
+    .toString('base64')
+    .replace(/(.{70})/g, '$1\n')
+    .replace(/\n$/, '');
   return {
     privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`,
     publicKey: `ssh-ed25519 ${publicBlob.toString('base64')} ${comment}`,

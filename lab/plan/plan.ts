@@ -27,11 +27,7 @@ export interface DesiredNode {
 
 export type Action =
   /** Stop and delete the domain and disk: a first-boot config changed (Ignition, cloud-init instance). */
-  | 'replace'
-  | 'create-disk'
-  | 'write-seed'
-  | 'define'
-  | 'start';
+  'replace' | 'create-disk' | 'write-seed' | 'define' | 'start';
 
 export interface NodePlan {
   node: string;
@@ -52,14 +48,24 @@ export interface LabPlan {
  * Desired vs observed -> the mutating actions. `[]` for every node of a healthy lab,
  * so a re-run is a no-op. Pure.
  */
-export function planLab(lab: LabSpec, desired: DesiredNode[], observed: Map<string, ObservedNode>, network?: { exists: boolean; active: boolean }): LabPlan {
+export function planLab(
+  lab: LabSpec,
+  desired: DesiredNode[],
+  observed: Map<string, ObservedNode>,
+  network?: { exists: boolean; active: boolean },
+): LabPlan {
   const net: LabPlan['network'] = [];
   if (lab.network.mode === 'managed' && network) {
     if (!network.exists) net.push('define-network');
     if (!network.active) net.push('start-network');
   }
   const nodes = desired.map((d): NodePlan => {
-    const o = observed.get(d.spec.name) ?? { state: 'missing', owned: false, diskExists: false, seedExists: false };
+    const o = observed.get(d.spec.name) ?? {
+      state: 'missing',
+      owned: false,
+      diskExists: false,
+      seedExists: false,
+    };
     const actions: Action[] = [];
     const reasons: string[] = [];
     const add = (a: Action, why: string) => {
@@ -67,7 +73,12 @@ export function planLab(lab: LabSpec, desired: DesiredNode[], observed: Map<stri
       reasons.push(why);
     };
     if (o.state !== 'missing' && !o.owned) {
-      return { node: d.spec.name, actions: [], reasons: [], conflict: `a domain named ${d.spec.domain} exists but does not belong to lab ${lab.name}; lab will not touch it` };
+      return {
+        node: d.spec.name,
+        actions: [],
+        reasons: [],
+        conflict: `a domain named ${d.spec.domain} exists but does not belong to lab ${lab.name}; lab will not touch it`,
+      };
     }
     if (o.state === 'missing') {
       if (!o.diskExists) add('create-disk', 'no disk');
@@ -79,7 +90,10 @@ export function planLab(lab: LabSpec, desired: DesiredNode[], observed: Map<stri
     }
     if (o.configHash !== d.configHash) {
       // First-boot config changed: only a fresh disk applies it reliably.
-      add('replace', `provisioning config changed (${o.configHash?.slice(0, 8) ?? 'none'} -> ${d.configHash.slice(0, 8)})`);
+      add(
+        'replace',
+        `provisioning config changed (${o.configHash?.slice(0, 8) ?? 'none'} -> ${d.configHash.slice(0, 8)})`,
+      );
       add('create-disk', 'fresh disk for the new config');
       add('write-seed', 'new config');
       add('define', 'redefine');
@@ -95,8 +109,14 @@ export function planLab(lab: LabSpec, desired: DesiredNode[], observed: Map<stri
       return { node: d.spec.name, actions, reasons };
     }
     if (!o.seedExists) add('write-seed', 'seed is gone');
-    const shapeChanged = o.memoryMiB !== d.spec.memoryMiB || o.vcpus !== d.spec.cpus || o.type !== d.type || o.mac !== d.spec.mac || (o.uuid !== undefined && o.uuid !== d.spec.uuid);
-    if (shapeChanged) add('define', 'machine shape changed (memory, cpus, accelerator or MAC): takes effect at next start');
+    const shapeChanged =
+      o.memoryMiB !== d.spec.memoryMiB ||
+      o.vcpus !== d.spec.cpus ||
+      o.type !== d.type ||
+      o.mac !== d.spec.mac ||
+      (o.uuid !== undefined && o.uuid !== d.spec.uuid);
+    if (shapeChanged)
+      add('define', 'machine shape changed (memory, cpus, accelerator or MAC): takes effect at next start');
     if (o.state !== 'running') add('start', `domain is ${o.state}`);
     return { node: d.spec.name, actions, reasons };
   });

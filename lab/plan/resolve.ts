@@ -10,7 +10,9 @@ import type { LabSpec, NodeSpec } from './model.js';
 export const DEFAULTS = { cpus: 1, memory: '1GiB', disk: '8GiB' } as const;
 
 /** What the resolver knows of each template reference: the template, or why it failed. */
-export type TemplateLookup = (ref: string) => { ok: true; template: Template } | { ok: false; message: string };
+export type TemplateLookup = (
+  ref: string,
+) => { ok: true; template: Template } | { ok: false; message: string };
 
 /** Canonical JSON: sorted keys, so equal Labfiles hash equal whatever their layout. */
 export function canonicalJson(value: unknown): string {
@@ -41,7 +43,12 @@ function expandNodes(labfile: Labfile): Expanded[] {
       const { count, name, start = 1, ip, ...rest } = entry;
       for (let k = 0; k < count; k++) {
         const n = ipToInt(ip) + k;
-        out.push({ ...rest, name: name.replace('{n}', String(start + k)), ip: n > 0xffffffff ? '255.255.255.255' : intToIp(n), at: ['nodes', i] });
+        out.push({
+          ...rest,
+          name: name.replace('{n}', String(start + k)),
+          ip: n > 0xffffffff ? '255.255.255.255' : intToIp(n),
+          at: ['nodes', i],
+        });
       }
     } else out.push({ ...entry, at: ['nodes', i] });
   });
@@ -51,10 +58,12 @@ function expandNodes(labfile: Labfile): Expanded[] {
 /** A safe absolute guest path: no `..`, no empty or `.` segments, no control characters. */
 export function checkGuestPath(p: string): string | undefined {
   if (!p.startsWith('/')) return 'must be an absolute path (start with /)';
-  if (/[\0-\x1f\x7f]/.test(p)) return 'must not contain control characters';
+  if ([...p].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    return 'must not contain control characters';
   const segments = p.slice(1).split('/');
   if (segments.some((s) => s === '..')) return 'must not contain ".."';
-  if (segments.some((s) => s === '' || s === '.')) return 'must be a normalised path (no "//", "/./" or trailing "/")';
+  if (segments.some((s) => s === '' || s === '.'))
+    return 'must be a normalised path (no "//", "/./" or trailing "/")';
   if (p.length > 1024) return 'is too long';
   return undefined;
 }
@@ -63,21 +72,34 @@ export function checkGuestPath(p: string): string | undefined {
  * Labfile shape -> LabSpec: fills defaults and checks every cross-field rule
  * (duplicates, CIDR membership, templates, paths). Returns all issues at once. Pure.
  */
-export function resolveLab(labfile: Labfile, source: SourceMap, lookup: TemplateLookup): { ok: true; lab: LabSpec } | { ok: false; issues: Issue[] } {
+export function resolveLab(
+  labfile: Labfile,
+  source: SourceMap,
+  lookup: TemplateLookup,
+): { ok: true; lab: LabSpec } | { ok: false; issues: Issue[] } {
   const issues: Issue[] = [];
-  const at = (path: PathKey[], message: string, atKey?: string) => issues.push(source.issueAt(path, message, atKey ? { atKey } : {}));
+  const at = (path: PathKey[], message: string, atKey?: string) =>
+    issues.push(source.issueAt(path, message, atKey ? { atKey } : {}));
 
   const net = labfile.network;
   const cidr = parseCidr(net.cidr);
   if (cidr.network !== ipToInt(net.cidr.split('/')[0]!)) {
-    at(['network', 'cidr'], `cidr ${net.cidr} has host bits set; did you mean ${intToIp(cidr.network)}/${cidr.prefix}?`);
+    at(
+      ['network', 'cidr'],
+      `cidr ${net.cidr} has host bits set; did you mean ${intToIp(cidr.network)}/${cidr.prefix}?`,
+    );
   }
-  if (cidr.prefix > 30) at(['network', 'cidr'], `cidr ${net.cidr} is too small for a lab (use /30 or larger)`);
+  if (cidr.prefix > 30)
+    at(['network', 'cidr'], `cidr ${net.cidr} is too small for a lab (use /30 or larger)`);
   if (net.gateway !== undefined && !isHostIn(net.gateway, cidr)) {
     at(['network', 'gateway'], `gateway ${net.gateway} is not a host address in network.cidr ${net.cidr}`);
   }
   if (net.mode === 'bridge' && net.bridge === undefined) {
-    at(['network'], 'bridge mode needs network.bridge: the name of an existing host bridge such as br0', 'mode');
+    at(
+      ['network'],
+      'bridge mode needs network.bridge: the name of an existing host bridge such as br0',
+      'mode',
+    );
   }
   if (net.mode === 'bridge' && net.forward !== undefined) {
     at(['network', 'forward'], 'forward applies to managed networks only');
@@ -99,7 +121,11 @@ export function resolveLab(labfile: Labfile, source: SourceMap, lookup: Template
   useTemplate(labfile.template, ['template']);
 
   const labServices: ServiceName[] = labfile.services ?? ['etcd', 'docker'];
-  const seen = { name: new Map<string, PathKey[]>(), ip: new Map<string, string>(), mac: new Map<string, string>() };
+  const seen = {
+    name: new Map<string, PathKey[]>(),
+    ip: new Map<string, string>(),
+    mac: new Map<string, string>(),
+  };
   const nodes: NodeSpec[] = [];
   for (const n of expandNodes(labfile)) {
     const path = n.at;
@@ -108,20 +134,29 @@ export function resolveLab(labfile: Labfile, source: SourceMap, lookup: Template
     const dupName = seen.name.has(n.name);
     if (dupName) at([...path, 'name'], `duplicate node name "${n.name}"`);
     seen.name.set(n.name, path);
-    if (`${labfile.name}-${n.name}`.length > 63) at([...path, 'name'], `domain name "${labfile.name}-${n.name}" is longer than 63 characters`);
+    if (`${labfile.name}-${n.name}`.length > 63)
+      at([...path, 'name'], `domain name "${labfile.name}-${n.name}" is longer than 63 characters`);
     const dupIp = seen.ip.get(n.ip);
     if (dupIp) at(ipPath, `ip ${n.ip} of ${n.name} is already used by ${dupIp}`);
     seen.ip.set(n.ip, n.name);
-    if (!isHostIn(n.ip, cidr)) at(ipPath, `ip ${n.ip} of ${n.name} is not a host address in network.cidr ${net.cidr}`);
+    if (!isHostIn(n.ip, cidr))
+      at(ipPath, `ip ${n.ip} of ${n.name} is not a host address in network.cidr ${net.cidr}`);
     else if (n.ip === net.gateway) at(ipPath, `ip ${n.ip} of ${n.name} is the gateway address`);
-    else if (n.ip === hostIp) at(ipPath, `ip ${n.ip} of ${n.name} is the host's address on the managed network`);
+    else if (n.ip === hostIp)
+      at(ipPath, `ip ${n.ip} of ${n.name} is the host's address on the managed network`);
     const mac = n.mac ?? nodeMac(labfile.name, n.name);
     const dupMac = seen.mac.get(mac);
-    if (dupMac && !dupName) at(n.mac ? [...path, 'mac'] : [...path, 'name'], `mac ${mac} of ${n.name} is already used by ${dupMac}${n.mac ? '' : ' (set mac: explicitly)'}`);
+    if (dupMac && !dupName)
+      at(
+        n.mac ? [...path, 'mac'] : [...path, 'name'],
+        `mac ${mac} of ${n.name} is already used by ${dupMac}${n.mac ? '' : ' (set mac: explicitly)'}`,
+      );
     seen.mac.set(mac, n.name);
 
     const templateRef = n.template ?? labfile.template;
-    const template = n.template ? useTemplate(n.template, [...path, 'template']) : templates.get(labfile.template);
+    const template = n.template
+      ? useTemplate(n.template, [...path, 'template'])
+      : templates.get(labfile.template);
     const services = n.services ?? labServices;
     const memory = parseSize(n.memory ?? labfile.defaults?.memory ?? DEFAULTS.memory);
     const disk = parseSize(n.disk ?? labfile.defaults?.disk ?? DEFAULTS.disk);
@@ -132,11 +167,17 @@ export function resolveLab(labfile: Labfile, source: SourceMap, lookup: Template
       for (const s of services) {
         if (!template.services[s]) {
           const where = n.services ? [...path, 'services'] : labfile.services ? ['services'] : ['template'];
-          at(where, `service ${s} is not available on template ${template.name} (it offers: ${Object.keys(template.services).join(', ') || 'none'})`);
+          at(
+            where,
+            `service ${s} is not available on template ${template.name} (it offers: ${Object.keys(template.services).join(', ') || 'none'})`,
+          );
         }
       }
       if (memory < template.minMemoryMiB * 1024 ** 2) {
-        at(n.memory ? [...path, 'memory'] : [...path, 'name'], `${n.name} has ${memory / 1024 ** 2}MiB of memory; template ${template.name} needs at least ${template.minMemoryMiB}MiB`);
+        at(
+          n.memory ? [...path, 'memory'] : [...path, 'name'],
+          `${n.name} has ${memory / 1024 ** 2}MiB of memory; template ${template.name} needs at least ${template.minMemoryMiB}MiB`,
+        );
       }
     }
     const files = n.files ?? [];
@@ -170,8 +211,10 @@ export function resolveLab(labfile: Labfile, source: SourceMap, lookup: Template
 
   const etcd = labfile.etcd ?? {};
   const bootstrap = etcd.bootstrap ?? (etcd.discovery ? 'discovery' : 'static');
-  if (bootstrap === 'discovery' && !etcd.discovery) at(['etcd'], 'etcd.bootstrap discovery needs etcd.discovery: the discovery URL', 'bootstrap');
-  if (bootstrap === 'static' && etcd.discovery) at(['etcd', 'discovery'], 'etcd.discovery is only used with bootstrap: discovery');
+  if (bootstrap === 'discovery' && !etcd.discovery)
+    at(['etcd'], 'etcd.bootstrap discovery needs etcd.discovery: the discovery URL', 'bootstrap');
+  if (bootstrap === 'static' && etcd.discovery)
+    at(['etcd', 'discovery'], 'etcd.discovery is only used with bootstrap: discovery');
 
   const user = labfile.ssh?.user ?? templates.get(labfile.template)?.ssh.user ?? 'core';
   if (issues.length > 0) return { ok: false, issues: dedupe(issues) };

@@ -63,7 +63,9 @@ export async function run(file: string, args: string[], options: RunOptions = {}
     let reason: string;
     if (result.timedOut) reason = `timed out after ${options.timeoutMs ?? 120_000} ms`;
     else if (result.isCanceled) reason = 'cancelled';
-    else if (result.exitCode === undefined) reason = (result as { code?: string }).code === 'ENOENT' ? 'not found' : (result.shortMessage ?? 'failed');
+    else if (result.exitCode === undefined)
+      reason =
+        (result as { code?: string }).code === 'ENOENT' ? 'not found' : (result.shortMessage ?? 'failed');
     else reason = `exit code ${result.exitCode}`;
     throw new CommandError(argv, result.exitCode, stderr, reason);
   }

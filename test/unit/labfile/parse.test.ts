@@ -14,7 +14,10 @@ nodes:
 
 describe('Labfile parsing', () => {
   it('accepts the example Labfile and resolves its nodes', () => {
-    const r = checkLabfileText(readFileSync(path.join(root, 'Labfile.example.yaml'), 'utf8'), 'Labfile.example.yaml');
+    const r = checkLabfileText(
+      readFileSync(path.join(root, 'Labfile.example.yaml'), 'utf8'),
+      'Labfile.example.yaml',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.lab.nodes.map((n) => [n.name, n.ip])).toEqual([
@@ -22,20 +25,40 @@ describe('Labfile parsing', () => {
       ['coreos2', '10.52.0.53'],
       ['coreos3', '10.52.0.54'],
     ]);
-    expect(r.lab.nodes.every((n) => n.memoryMiB === 768 && n.cpus === 1 && n.diskBytes === 8 * 1024 ** 3)).toBe(true);
-    expect(r.lab.network).toMatchObject({ mode: 'managed', hostIp: '10.52.0.1', prefix: 24, libvirtName: 'lab-coreos-lab' });
-    expect(r.lab.nodes[2]!.files).toEqual([{ path: '/etc/motd', content: 'Welcome to coreos3, a lab node.\n', mode: '0644' }]);
+    expect(
+      r.lab.nodes.every((n) => n.memoryMiB === 768 && n.cpus === 1 && n.diskBytes === 8 * 1024 ** 3),
+    ).toBe(true);
+    expect(r.lab.network).toMatchObject({
+      mode: 'managed',
+      hostIp: '10.52.0.1',
+      prefix: 24,
+      libvirtName: 'lab-coreos-lab',
+    });
+    expect(r.lab.nodes[2]!.files).toEqual([
+      { path: '/etc/motd', content: 'Welcome to coreos3, a lab node.\n', mode: '0644' },
+    ]);
   });
 
   it('expands count: groups into numbered nodes with consecutive IPs', () => {
-    const r = checkLabfileText(`${base}  - { count: 3, name: "w{n}", start: 7, ip: 10.9.0.20, memory: 512MiB }\n  - { name: solo, ip: 10.9.0.2 }\n`, 'L');
+    const r = checkLabfileText(
+      `${base}  - { count: 3, name: "w{n}", start: 7, ip: 10.9.0.20, memory: 512MiB }\n  - { name: solo, ip: 10.9.0.2 }\n`,
+      'L',
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.lab.nodes.map((n) => `${n.name}=${n.ip}/${n.memoryMiB}`)).toEqual(['w7=10.9.0.20/512', 'w8=10.9.0.21/512', 'w9=10.9.0.22/512', 'solo=10.9.0.2/1024']);
+    expect(r.lab.nodes.map((n) => `${n.name}=${n.ip}/${n.memoryMiB}`)).toEqual([
+      'w7=10.9.0.20/512',
+      'w8=10.9.0.21/512',
+      'w9=10.9.0.22/512',
+      'solo=10.9.0.2/1024',
+    ]);
   });
 
   it('reports every problem at once, not just the first', () => {
-    const r = checkLabfileText(`${base}  - { name: a, ip: 10.9.0.300 }\n  - { name: B, ip: 10.9.0.3, colour: red }\n`, 'L');
+    const r = checkLabfileText(
+      `${base}  - { name: a, ip: 10.9.0.300 }\n  - { name: B, ip: 10.9.0.3, colour: red }\n`,
+      'L',
+    );
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.issues.map((i) => `${i.line}:${i.col}`)).toEqual(['5:20', '6:13', '6:30']);
@@ -70,7 +93,10 @@ describe('Labfile parsing', () => {
 
   it('gives the same lab hash for the same Labfile written differently', () => {
     const a = checkLabfileText(`${base}  - { name: a, ip: 10.9.0.3 }\n`, 'L');
-    const b = checkLabfileText(`nodes:\n  - ip: 10.9.0.3\n    name: a\nnetwork: { cidr: 10.9.0.0/24, mode: managed }\ntemplate: debian-12-lab\nname: t\n`, 'L');
+    const b = checkLabfileText(
+      `nodes:\n  - ip: 10.9.0.3\n    name: a\nnetwork: { cidr: 10.9.0.0/24, mode: managed }\ntemplate: debian-12-lab\nname: t\n`,
+      'L',
+    );
     expect(a.ok && b.ok).toBe(true);
     if (a.ok && b.ok) expect(a.lab.labfileHash).toBe(b.lab.labfileHash);
   });

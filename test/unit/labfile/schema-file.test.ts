@@ -16,7 +16,9 @@ describe('the Labfile JSON Schema (for editors)', () => {
   it('is named by the example Labfile and accepts it; rejects an unknown key', () => {
     const text = readFileSync(path.join(root, 'Labfile.example.yaml'), 'utf8');
     expect(text.split('\n')[0]).toBe('# yaml-language-server: $schema=./lab/labfile/labfile.schema.json');
-    const validate = new Ajv2020({ strict: false }).compile(JSON.parse(readFileSync(schemaFile, 'utf8')) as object);
+    const validate = new Ajv2020({ strict: false }).compile(
+      JSON.parse(readFileSync(schemaFile, 'utf8')) as object,
+    );
     expect(validate(parse(text))).toBe(true);
     expect(validate({ ...(parse(text) as object), colour: 'red' })).toBe(false);
   });

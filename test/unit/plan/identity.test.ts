@@ -51,7 +51,13 @@ describe('deterministic identities', () => {
     expect(parsed.type).toBe('ssh-ed25519');
     expect(Buffer.compare(parsed.getPublicSSH(), k1.publicBlob)).toBe(0);
     expect(k1.publicKey).toBe(`ssh-ed25519 ${k1.publicBlob.toString('base64')} n1@lab`);
-    expect(new Set([k1.publicKey, k2.publicKey, other.publicKey, userKey(secret, 'lab').publicKey].map((k) => k.split(' ')[1])).size).toBe(4);
+    expect(
+      new Set(
+        [k1.publicKey, k2.publicKey, other.publicKey, userKey(secret, 'lab').publicKey].map(
+          (k) => k.split(' ')[1],
+        ),
+      ).size,
+    ).toBe(4);
     // A signature made with the private key verifies with the public one.
     const sig = parsed.sign(Buffer.from('hello'));
     expect(parsed.verify(Buffer.from('hello'), sig)).toBe(true);

@@ -18,12 +18,24 @@ nodes:
   return r.lab;
 }
 
-const desired = (l: LabSpec): DesiredNode[] => l.nodes.map((spec) => ({ spec, configHash: `hash-${spec.name}`, type: 'qemu' }));
+const desired = (l: LabSpec): DesiredNode[] =>
+  l.nodes.map((spec) => ({ spec, configHash: `hash-${spec.name}`, type: 'qemu' }));
 const healthy = (l: LabSpec): Map<string, ObservedNode> =>
   new Map(
     l.nodes.map((n) => [
       n.name,
-      { state: 'running', owned: true, configHash: `hash-${n.name}`, memoryMiB: n.memoryMiB, vcpus: n.cpus, type: 'qemu', mac: n.mac, uuid: n.uuid, diskExists: true, seedExists: true },
+      {
+        state: 'running',
+        owned: true,
+        configHash: `hash-${n.name}`,
+        memoryMiB: n.memoryMiB,
+        vcpus: n.cpus,
+        type: 'qemu',
+        mac: n.mac,
+        uuid: n.uuid,
+        diskExists: true,
+        seedExists: true,
+      },
     ]),
   );
 

@@ -1,0 +1,53 @@
+import { labContext } from '../../lab/apply/context.js';
+import { prepare } from '../../lab/apply/up.js';
+import { ignoreEvents } from '../../lab/events.js';
+import { loadLab } from '../../lab/load.js';
+import { isNoop } from '../../lab/plan/plan.js';
+import { labfilePath, parseFlags } from '../args.js';
+import { table } from '../output.js';
+
+const HELP = `Usage: lab plan [-f Labfile.yaml] [--json]
+
+Shows what \`lab up\` would do to each node, and why, without changing anything.
+Then lab up runs these actions, waits for SSH and checks the services.
+
+Examples:
+  lab plan
+  lab plan --json | jq '.nodes[] | select(.actions != [])'
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
+  if (!flags) return 0;
+  const { lab } = loadLab(labfilePath(flags.values.file));
+  const ctx = labContext(lab, ignoreEvents);
+  await ctx.virsh.check();
+  const { plan, accel, observed } = await prepare(ctx, { buildImages: false, write: false });
+  if (flags.values.json) {
+    const nodes = plan.nodes.map((p) => ({
+      ...p,
+      state: observed.get(p.node)?.state ?? 'missing',
+      then: ['wait-ssh', 'probe'],
+    }));
+    process.stdout.write(
+      `${JSON.stringify({ lab: lab.name, accelerator: accel.type, noop: isNoop(plan), network: plan.network, nodes }, null, 2)}\n`,
+    );
+    return 0;
+  }
+  const rows = [['NODE', 'NOW', 'ACTIONS', 'WHY']];
+  for (const p of plan.nodes) {
+    rows.push([
+      p.node,
+      observed.get(p.node)?.state ?? 'missing',
+      p.conflict ? 'REFUSED' : p.actions.join(', ') || '-',
+      p.conflict ?? p.reasons.join('; '),
+    ]);
+  }
+  let out = table(rows);
+  if (plan.network.length) out += `network ${lab.network.libvirtName}: ${plan.network.join(', ')}\n`;
+  out += isNoop(plan)
+    ? 'no changes: the lab matches the Labfile\n'
+    : `accelerator: ${accel.type === 'kvm' ? 'KVM' : 'TCG (software emulation)'}\n`;
+  process.stdout.write(out);
+  return 0;
+}

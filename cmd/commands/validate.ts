@@ -1,0 +1,23 @@
+import { loadLab } from '../../lab/load.js';
+import { labfilePath, parseFlags } from '../args.js';
+
+const HELP = `Usage: lab validate [-f Labfile.yaml]
+
+Checks a Labfile without touching anything: unknown keys, duplicate names, IPs or
+MACs, IPs outside the CIDR, bad sizes, unknown templates, unsafe file paths.
+Exit 0 when valid; exit 2 with every problem as file:line:col: message.
+
+Example:
+  lab validate -f Labfile.example.yaml
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, {}, HELP, false);
+  if (!flags) return 0;
+  const file = labfilePath(flags.values.file);
+  const { lab } = loadLab(file);
+  process.stdout.write(
+    `${file}: valid: lab ${lab.name}, ${lab.nodes.length} node(s), ${lab.network.mode} network ${lab.network.cidr}\n`,
+  );
+  return 0;
+}

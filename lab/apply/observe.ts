@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import type { ObservedNode } from '../plan/plan.js';
+import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
+import { mapLimit, type LabContext } from './context.js';
+
+export interface ObservedDomain {
+  name: string;
+  lab: string;
+  node: string;
+  state: string;
+  configHash?: string;
+  ip?: string;
+}
+
+/**
+ * Every domain on this libvirt that carries lab metadata for `lab`, found by the
+ * metadata itself (not by name), so `down` works even when local state is gone.
+ */
+export async function findOwnedDomains(ctx: LabContext): Promise<ObservedDomain[]> {
+  const names = await ctx.virsh.listDomains();
+  const found = await mapLimit(names, 8, async (name): Promise<ObservedDomain | undefined> => {
+    const xml = await ctx.virsh.dumpXml(name);
+    const meta = xml ? parseLabMetadata(xml) : undefined;
+    if (!meta || meta.lab !== ctx.lab.name) return undefined;
+    const state = await ctx.virsh.domState(name);
+    return { name, lab: meta.lab, node: meta.node, state, configHash: meta.configHash, ip: meta.ip };
+  });
+  return found.filter((d): d is ObservedDomain => d !== undefined);
+}
+
+/** What exists of each node of the lab: domain (owned or not), disk, seed. */
+export async function observeNodes(
+  ctx: LabContext,
+  paths: Map<string, { disk: string; seed?: string; fwcfg?: string }>,
+): Promise<Map<string, ObservedNode>> {
+  const existing = new Set(await ctx.virsh.listDomains());
+  const entries = await mapLimit(ctx.lab.nodes, 8, async (node): Promise<[string, ObservedNode]> => {
+    const p = paths.get(node.name)!;
+    const diskExists = existsSync(p.disk);
+    const seedFile = p.seed ?? p.fwcfg;
+    const seedExists = seedFile !== undefined && existsSync(seedFile);
+    if (!existing.has(node.domain))
+      return [node.name, { state: 'missing', owned: false, diskExists, seedExists }];
+    const xml = (await ctx.virsh.dumpXml(node.domain)) ?? '';
+    const meta = parseLabMetadata(xml);
+    const owned = meta !== undefined && meta.lab === ctx.lab.name && meta.node === node.name;
+    const dom = parseDomainXml(xml);
+    const state = await ctx.virsh.domState(node.domain);
+    return [
+      node.name,
+      {
+        state,
+        owned,
+        ...(meta?.configHash ? { configHash: meta.configHash } : {}),
+        memoryMiB: dom.memoryMiB,
+        vcpus: dom.vcpus,
+        type: dom.type,
+        ...(dom.mac ? { mac: dom.mac } : {}),
+        uuid: dom.uuid,
+        diskExists,
+        seedExists,
+      },
+    ];
+  });
+  return new Map(entries);
+}

@@ -1,0 +1,439 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { HostError, LabError, NodeError, describeError } from '../errors.js';
+import { GuestSession, waitForSsh } from '../guest/ssh.js';
+import { pollUntil } from '../guest/wait.js';
+import { probeNode, type NodeHealth } from '../guest/probes/index.js';
+import { dockerRunCheck } from '../guest/probes/docker.js';
+import { etcdGet, etcdPut } from '../guest/probes/etcd.js';
+import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
+import { overlaps, parseCidr } from '../plan/ipv4.js';
+import type { NodeSpec } from '../plan/model.js';
+import { planLab, type DesiredNode, type LabPlan, type NodePlan } from '../plan/plan.js';
+import { canonicalJson, sha256 } from '../plan/resolve.js';
+import { run } from '../providers/exec.js';
+import { chooseAccelerator, hostRoutes, interfaceExists, isBridge } from '../providers/host.js';
+import { ensureImage, imageLocation, type BaseImage } from '../providers/images.js';
+import { writeSeedIso, findIsoTool } from '../providers/iso.js';
+import { createOverlay, imageInfo } from '../providers/qemu-img.js';
+import { checkUriSafety } from '../providers/virsh.js';
+import { renderDomainXml } from '../render/domain-xml.js';
+import { renderNetworkXml } from '../render/network-xml.js';
+import { renderProvisioning } from '../render/provisioning.js';
+import type { DomainType, NodePaths, ProvisioningBundle } from '../render/types.js';
+import { writeAtomic } from '../state.js';
+import { mapLimit, nodeKeys, sshTargetFor, type LabContext } from './context.js';
+import { observeNodes } from './observe.js';
+
+export interface NodeResult {
+  node: string;
+  ok: boolean;
+  actions: string[];
+  /** Step that failed and why. */
+  failedStep?: string;
+  error?: string;
+  health?: NodeHealth;
+}
+
+export interface UpResult {
+  ok: boolean;
+  accelerator: DomainType;
+  changed: boolean;
+  nodes: NodeResult[];
+  cluster: {
+    etcdLeader?: string;
+    etcdMembers?: number;
+    replicated?: boolean;
+    machineIdsDistinct?: boolean;
+    problems: string[];
+  };
+  ms: number;
+}
+
+export interface Desired {
+  node: NodeSpec;
+  paths: NodePaths;
+  bundle: ProvisioningBundle;
+  configHash: string;
+  xml: string;
+}
+
+/** Deadlines per phase; TCG guests boot several times slower than KVM ones. */
+export function deadlines(type: DomainType) {
+  const scale = Number(process.env.LAB_TIMEOUT_SCALE ?? 1) || 1;
+  const base =
+    type === 'kvm' ? { sshMs: 300_000, servicesMs: 300_000 } : { sshMs: 900_000, servicesMs: 600_000 };
+  return { sshMs: base.sshMs * scale, servicesMs: base.servicesMs * scale };
+}
+
+/** Checks the host before anything is created; throws HostError with a hint. */
+export async function preflight(ctx: LabContext): Promise<void> {
+  const unsafe = checkUriSafety(ctx.virsh.uri);
+  if (unsafe && process.env.LAB_ALLOW_INSECURE_URI !== '1') {
+    throw new HostError(`refusing libvirt URI ${ctx.virsh.uri}: ${unsafe}`, {
+      hint: 'set LAB_ALLOW_INSECURE_URI=1 to allow it anyway',
+    });
+  }
+  await ctx.virsh.check();
+  await run('qemu-img', ['--version'], { timeoutMs: 10_000 }).catch((cause: unknown) => {
+    throw new HostError('qemu-img is not installed', { hint: 'apt-get install qemu-utils', cause });
+  });
+  await findIsoTool();
+  const net = ctx.lab.network;
+  if (net.mode === 'bridge') {
+    if (!interfaceExists(net.bridge))
+      throw new HostError(`bridge ${net.bridge} does not exist on this host`, {
+        hint: `create it first (ip link add ${net.bridge} type bridge), or use network.mode: managed`,
+      });
+    if (!isBridge(net.bridge)) throw new HostError(`${net.bridge} exists but is not a bridge`);
+  } else {
+    await checkManagedNetworkFree(ctx);
+  }
+}
+
+/** A managed CIDR must not collide with a route of the host or another libvirt network. */
+async function checkManagedNetworkFree(ctx: LabContext): Promise<void> {
+  const net = ctx.lab.network;
+  const mine = parseCidr(net.cidr);
+  const ours = (await ctx.virsh.listNetworks()).includes(net.libvirtName!);
+  if (ours) return; // already created by this lab: its route is ours too
+  if (interfaceExists(net.bridge))
+    throw new HostError(`bridge ${net.bridge} already exists: another lab or tool uses it`, {
+      hint: 'set network.bridge to another name',
+    });
+  for (const route of await hostRoutes()) {
+    if (overlaps(mine, parseCidr(route))) {
+      throw new HostError(`network.cidr ${net.cidr} collides with the host route ${route}`, {
+        hint: 'choose another cidr for the managed network',
+      });
+    }
+  }
+  for (const name of await ctx.virsh.listNetworks()) {
+    const xml = await ctx.virsh.netDumpXml(name);
+    const m =
+      xml &&
+      /<ip[^>]*address=['"]([\d.]+)['"][^>]*(?:netmask=['"]([\d.]+)['"]|prefix=['"](\d+)['"])/.exec(xml);
+    if (!m) continue;
+    const prefix = m[3]
+      ? Number(m[3])
+      : m[2]!.split('.').reduce((a, o) => a + (Number(o).toString(2).match(/1/g)?.length ?? 0), 0);
+    if (overlaps(mine, parseCidr(`${m[1]}/${prefix}`)))
+      throw new HostError(
+        `network.cidr ${net.cidr} collides with libvirt network ${name} (${m[1]}/${prefix})`,
+      );
+  }
+}
+
+/** Renders what every node should be. */
+export function desiredNodes(
+  ctx: LabContext,
+  secret: Buffer,
+  images: Map<string, BaseImage>,
+  type: DomainType,
+): Desired[] {
+  return ctx.lab.nodes.map((node) => {
+    const image = images.get(node.templateRef)!;
+    const paths = ctx.dir.nodePaths(node, {
+      ...(image.kernel ? { kernel: image.kernel } : {}),
+      ...(image.initrd ? { initrd: image.initrd } : {}),
+    });
+    const bundle = renderProvisioning({ lab: ctx.lab, node, keys: nodeKeys(ctx.lab, node, secret) });
+    const configHash = sha256(canonicalJson(bundle.files));
+    const xml = renderDomainXml({ lab: ctx.lab, node, paths, type, configHash });
+    return { node, paths, bundle, configHash, xml };
+  });
+}
+
+/** Reads the current state and computes the plan. No mutation except the lab folder and keys. */
+export async function prepare(ctx: LabContext, opts: { buildImages: boolean; write: boolean }) {
+  // A read-only caller (lab plan) gets throw-away keys when the lab has none yet.
+  const secret = (await ctx.dir.secret(opts.write)) ?? randomBytes(32);
+  if (opts.write) {
+    await ctx.dir.ensure();
+    await ctx.dir.writeAccessFiles(ctx.lab, secret);
+  }
+  const images = new Map<string, BaseImage>();
+  for (const node of ctx.lab.nodes) {
+    if (images.has(node.templateRef)) continue;
+    ctx.onEvent({ kind: 'node', node: node.name, step: 'image', status: 'start' });
+    if (!opts.buildImages) images.set(node.templateRef, imageLocation(node.template));
+    else
+      images.set(
+        node.templateRef,
+        await ensureImage(node.template, {
+          onEvent: ctx.onEvent,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        }),
+      );
+  }
+  const accel = await chooseAccelerator(ctx.virsh, ctx.lab.accelerator);
+  const desired = desiredNodes(ctx, secret, images, accel.type);
+  const observed = await observeNodes(ctx, new Map(desired.map((d) => [d.node.name, d.paths])));
+  let network: { exists: boolean; active: boolean } | undefined;
+  if (ctx.lab.network.mode === 'managed') {
+    const name = ctx.lab.network.libvirtName!;
+    const exists = (await ctx.virsh.listNetworks()).includes(name);
+    network = { exists, active: exists && (await ctx.virsh.netIsActive(name)) };
+  }
+  const plan = planLab(
+    ctx.lab,
+    desired.map((d): DesiredNode => ({ spec: d.node, configHash: d.configHash, type: accel.type })),
+    observed,
+    network,
+  );
+  return { secret, images, accel, desired, observed, plan };
+}
+
+/** Creates or converges the lab, waits until every node is healthy. */
+export async function up(ctx: LabContext): Promise<UpResult> {
+  const started = performance.now();
+  await preflight(ctx);
+  const { secret, images, accel, desired, plan } = await prepare(ctx, { buildImages: true, write: true });
+  if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
+  await applyNetwork(ctx, plan);
+  const times = deadlines(accel.type);
+  const results = await mapLimit(desired, 8, (d) =>
+    convergeNode(
+      ctx,
+      d,
+      plan.nodes.find((p) => p.node === d.node.name)!,
+      images,
+      secret,
+      times,
+    ),
+  );
+  const cluster = await checkCluster(ctx, desired, results, secret);
+  const changed = plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0);
+  return {
+    ok: results.every((r) => r.ok) && cluster.problems.length === 0,
+    accelerator: accel.type,
+    changed,
+    nodes: results,
+    cluster,
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+async function applyNetwork(ctx: LabContext, plan: LabPlan): Promise<void> {
+  const name = ctx.lab.network.libvirtName;
+  if (!name) return;
+  if (plan.network.includes('define-network')) {
+    ctx.onEvent({
+      kind: 'log',
+      level: 'info',
+      message: `creating network ${name} (${ctx.lab.network.cidr}, bridge ${ctx.lab.network.bridge})`,
+    });
+    await ctx.virsh.netDefine(renderNetworkXml(ctx.lab));
+  }
+  if (plan.network.includes('start-network')) await ctx.virsh.netStart(name);
+}
+
+async function convergeNode(
+  ctx: LabContext,
+  d: Desired,
+  plan: NodePlan,
+  images: Map<string, BaseImage>,
+  secret: Buffer,
+  times: { sshMs: number; servicesMs: number },
+): Promise<NodeResult> {
+  const name = d.node.name;
+  const ev = (step: string, status: 'start' | 'done' | 'skip' | 'fail', detail?: string) =>
+    ctx.onEvent({ kind: 'node', node: name, step, status, ...(detail ? { detail } : {}) });
+  let step = 'plan';
+  try {
+    if (plan.conflict) throw new NodeError(name, 'define', plan.conflict);
+    ev('image', 'done');
+    for (const action of plan.actions) {
+      switch (action) {
+        case 'replace':
+          step = 'disk';
+          ev('disk', 'start', 'replacing: ' + plan.reasons[plan.actions.indexOf('replace')]);
+          await ctx.virsh.destroy(d.node.domain);
+          await rm(d.paths.disk, { force: true });
+          break;
+        case 'create-disk': {
+          step = 'disk';
+          ev('disk', 'start');
+          const base = images.get(d.node.templateRef)!;
+          const baseSize = (await imageInfo(base.disk, ctx.signal)).virtualSize;
+          await createOverlay(
+            base.disk,
+            base.format,
+            d.paths.disk,
+            Math.max(baseSize, d.node.diskBytes),
+            ctx.signal,
+          );
+          ev('disk', 'done', 'overlay');
+          break;
+        }
+        case 'write-seed':
+          step = 'seed';
+          ev('seed', 'start');
+          if (d.paths.seed)
+            await writeSeedIso(d.paths.seed, d.bundle.volumeLabel ?? 'cidata', d.bundle.files, ctx.signal);
+          else if (d.paths.fwcfg)
+            await writeAtomic(d.paths.fwcfg, Object.values(d.bundle.files)[0] ?? '', 0o600);
+          ev('seed', 'done');
+          break;
+        case 'define':
+          step = 'define';
+          ev('define', 'start');
+          await ctx.virsh.define(d.xml);
+          ev('define', 'done');
+          break;
+        case 'start':
+          step = 'boot';
+          ev('boot', 'start');
+          await ctx.virsh.start(d.node.domain);
+          ev('boot', 'done');
+          break;
+      }
+    }
+    if (plan.actions.length === 0) ev('boot', 'skip', 'already running');
+    step = 'ssh';
+    ev('ssh', 'start');
+    const target = sshTargetFor(ctx.lab, d.node, secret);
+    const session = await waitForSsh(target, {
+      deadlineMs: times.sshMs,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    }).catch(async (err: unknown) => {
+      throw await withConsoleTail(err, d.paths.console);
+    });
+    ev('ssh', 'done');
+    try {
+      step = 'services';
+      ev('services', 'start');
+      const health = await waitHealthy(session, d.node, times.servicesMs, ctx.signal);
+      const fresh = plan.actions.includes('start');
+      const tar = d.node.template.services.docker?.localImage;
+      if (fresh && d.node.services.includes('docker') && tar) {
+        const ok = await dockerRunCheck(session, tar);
+        if (!ok.ok) throw new NodeError(name, 'services', `docker could not run a container: ${ok.detail}`);
+      }
+      if (health.machineId && health.machineId !== d.node.machineId) {
+        ctx.onEvent({
+          kind: 'log',
+          level: 'warn',
+          message: `${name}: machine-id ${health.machineId} differs from the expected ${d.node.machineId}`,
+        });
+      }
+      ev('healthy', 'done');
+      return { node: name, ok: true, actions: plan.actions, health };
+    } finally {
+      session.close();
+    }
+  } catch (err) {
+    const message =
+      err instanceof NodeError ? err.message.replace(`${name}: ${err.step}: `, '') : describeError(err);
+    const failedStep = err instanceof NodeError ? err.step : step;
+    ev(failedStep, 'fail', message);
+    return { node: name, ok: false, actions: plan.actions, failedStep, error: message };
+  }
+}
+
+/** Waits until every requested service of the node answers healthy. */
+async function waitHealthy(
+  session: GuestSession,
+  node: NodeSpec,
+  deadlineMs: number,
+  signal?: AbortSignal,
+): Promise<NodeHealth> {
+  let last: NodeHealth | undefined;
+  try {
+    return await pollUntil(
+      async () => {
+        last = await probeNode(session, { services: node.services });
+        const etcdOk =
+          !node.services.includes('etcd') || last.etcd?.state === 'leader' || last.etcd?.state === 'follower';
+        const dockerOk = !node.services.includes('docker') || last.docker?.state === 'up';
+        return etcdOk && dockerOk && last.machineId ? last : undefined;
+      },
+      {
+        deadlineMs,
+        initialMs: 500,
+        factor: 1.5,
+        maxMs: 5000,
+        ...(signal ? { signal } : {}),
+        describe: `${node.name} services`,
+      },
+    );
+  } catch (err) {
+    const seen = last
+      ? `etcd ${last.etcd?.state ?? '?'}, docker ${last.docker?.state ?? '?'}${last.lastError ? `, last error: ${last.lastError}` : ''}`
+      : 'nothing';
+    throw new NodeError(
+      node.name,
+      'services',
+      `not healthy after ${Math.round(deadlineMs / 1000)} s (last seen: ${seen})`,
+      { cause: err },
+    );
+  }
+}
+
+/** Adds the last lines of the serial console to a wait error: what the guest was doing. */
+async function withConsoleTail(err: unknown, consoleLog: string): Promise<unknown> {
+  if (!(err instanceof LabError) || !existsSync(consoleLog)) return err;
+  const tail = (await readFile(consoleLog, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-5)
+    .map((l) => `    ${l.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')}`) // eslint-disable-line no-control-regex
+    .join('\n');
+  err.hint = `serial console (${consoleLog}), last lines:\n${tail}`;
+  return err;
+}
+
+/** Lab-wide checks: one etcd leader, a write replicated across nodes, distinct machine-ids. */
+async function checkCluster(
+  ctx: LabContext,
+  desired: Desired[],
+  results: NodeResult[],
+  secret: Buffer,
+): Promise<UpResult['cluster']> {
+  const problems: string[] = [];
+  const healthy = results.filter((r) => r.ok && r.health);
+  const ids = new Map(healthy.map((r) => [r.node, r.health!.machineId!]));
+  const dups = findDuplicateMachineIds(ids);
+  for (const [id, nodes] of dups)
+    problems.push(`machine-id ${id} is shared by ${nodes.join(', ')}: cloned identity breaks clustering`);
+  const cluster: UpResult['cluster'] = { machineIdsDistinct: dups.size === 0, problems };
+  const etcdNodes = healthy.filter((r) =>
+    ctx.lab.nodes.find((n) => n.name === r.node)?.services.includes('etcd'),
+  );
+  if (etcdNodes.length === 0) return cluster;
+  const leaders = new Set(etcdNodes.map((r) => r.health!.etcd?.leaderId).filter(Boolean));
+  const leaderNode = etcdNodes.find((r) => r.health!.etcd?.state === 'leader');
+  if (leaders.size !== 1)
+    problems.push(`etcd nodes disagree on the leader (${[...leaders].join(', ') || 'none'})`);
+  cluster.etcdLeader = leaderNode?.node;
+  cluster.etcdMembers = Math.max(...etcdNodes.map((r) => r.health!.etcd?.members ?? 0));
+  const expected = ctx.lab.nodes.filter((n) => n.services.includes('etcd')).length;
+  if (cluster.etcdMembers !== expected)
+    problems.push(`etcd has ${cluster.etcdMembers} members, expected ${expected}`);
+  // The classic check: write on one node, read it back on another.
+  const [a, b] = [etcdNodes[0]!, etcdNodes[1] ?? etcdNodes[0]!];
+  const da = desired.find((d) => d.node.name === a.node)!;
+  const db = desired.find((d) => d.node.name === b.node)!;
+  const sa = await GuestSession.connect(sshTargetFor(ctx.lab, da.node, secret), { timeoutMs: 20_000 });
+  const sb =
+    b === a ? sa : await GuestSession.connect(sshTargetFor(ctx.lab, db.node, secret), { timeoutMs: 20_000 });
+  try {
+    const value = `Hello from ${a.node}`;
+    await etcdPut(sa, '/message', value);
+    const got = await pollUntil(async () => ((await etcdGet(sb, '/message')) === value ? true : undefined), {
+      deadlineMs: 30_000,
+      initialMs: 200,
+      factor: 1.5,
+      maxMs: 2000,
+      describe: 'etcd replication',
+    }).catch(() => false);
+    cluster.replicated = got === true;
+    if (!cluster.replicated)
+      problems.push(`etcd: /message written on ${a.node} was not readable on ${b.node}`);
+  } finally {
+    sa.close();
+    if (sb !== sa) sb.close();
+  }
+  return cluster;
+}

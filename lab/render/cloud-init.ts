@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { LabSpec, NodeSpec } from '../plan/model.js';
+import type { ProvisioningBundle, ProvisioningRenderer, RenderInput } from './types.js';
+
+const YAML_OPTS = { lineWidth: 0, sortMapEntries: false } as const;
+
+/** The etcd member environment (Debian's /etc/default/etcd), with real values only. */
+export function etcdEnvironment(lab: LabSpec, node: NodeSpec): string {
+  const members = lab.nodes.filter((n) => n.services.includes('etcd'));
+  const env: [string, string][] = [
+    ['ETCD_NAME', node.name],
+    ['ETCD_DATA_DIR', '/var/lib/etcd/lab'],
+    ['ETCD_LISTEN_PEER_URLS', `http://${node.ip}:2380`],
+    ['ETCD_LISTEN_CLIENT_URLS', `http://${node.ip}:2379,http://127.0.0.1:2379`],
+    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', `http://${node.ip}:2380`],
+    ['ETCD_ADVERTISE_CLIENT_URLS', `http://${node.ip}:2379`],
+  ];
+  if (lab.etcd.bootstrap === 'discovery' && lab.etcd.discovery)
+    env.push(['ETCD_DISCOVERY', lab.etcd.discovery]);
+  else env.push(['ETCD_INITIAL_CLUSTER', members.map((m) => `${m.name}=http://${m.ip}:2380`).join(',')]);
+  env.push(['ETCD_INITIAL_CLUSTER_STATE', 'new'], ['ETCD_INITIAL_CLUSTER_TOKEN', lab.etcd.token]);
+  // etcd 3.4 serves the v2 API (etcdctl set/get, fleet) only when asked.
+  if (lab.etcd.api === 'v2') env.push(['ETCD_ENABLE_V2', 'true']);
+  return env.map(([k, v]) => `${k}=${v}\n`).join('');
+}
+
+/** cloud-init network-config v2: the static address bound to the node's MAC. */
+export function networkConfig(lab: LabSpec, node: NodeSpec): string {
+  const nic: Record<string, unknown> = {
+    match: { macaddress: node.mac },
+    'set-name': node.template.nic,
+    addresses: [`${node.ip}/${lab.network.prefix}`],
+  };
+  // gateway4 is deprecated upstream but it is what cloud-init 22.4 renders reliably.
+  if (lab.network.gateway) nic.gateway4 = lab.network.gateway;
+  if (lab.network.dns.length > 0) nic.nameservers = { addresses: lab.network.dns };
+  return stringify({ version: 2, ethernets: { [node.template.nic]: nic } }, YAML_OPTS);
+}
+
+function userData({ lab, node, keys }: RenderInput): string {
+  const files: Record<string, unknown>[] = [];
+  if (node.services.includes('etcd')) {
+    files.push({ path: '/etc/default/etcd', permissions: '0644', content: etcdEnvironment(lab, node) });
+    files.push({
+      path: '/etc/profile.d/lab-etcd.sh',
+      permissions: '0644',
+      content: `export ETCDCTL_API=${lab.etcd.api === 'v2' ? 2 : 3}\nexport ETCDCTL_ENDPOINTS=http://127.0.0.1:2379\n`,
+    });
+  }
+  // Writing these files is what starts etcd and docker: the image gates both units on them.
+  if (node.services.includes('docker'))
+    files.push({
+      path: '/etc/docker/daemon.json',
+      permissions: '0644',
+      content: '{ "log-driver": "journald" }\n',
+    });
+  for (const f of node.files) {
+    files.push({
+      path: f.path,
+      content: f.content,
+      ...(f.mode ? { permissions: f.mode.padStart(4, '0') } : {}),
+      ...(f.owner ? { owner: f.owner } : {}),
+    });
+  }
+  const doc = {
+    hostname: node.name,
+    manage_etc_hosts: true,
+    users: [
+      {
+        name: lab.ssh.user,
+        gecos: 'lab user',
+        groups: node.services.includes('docker') ? ['sudo', 'docker'] : ['sudo'],
+        shell: '/bin/bash',
+        sudo: 'ALL=(ALL) NOPASSWD:ALL',
+        lock_passwd: true,
+        ssh_authorized_keys: keys.authorizedKeys,
+      },
+    ],
+    // The host key is injected so the client can pin it before the first connection.
+    ssh_deletekeys: true,
+    ssh_genkeytypes: ['ed25519'],
+    ssh_keys: { ed25519_private: keys.hostKey.privateKey, ed25519_public: keys.hostKey.publicKey },
+    ...(files.length > 0 ? { write_files: files } : {}),
+  };
+  return `#cloud-config\n${stringify(doc, YAML_OPTS)}`;
+}
+
+/** cloud-init over a NoCloud `cidata` seed. Pure: same input, same bytes. */
+export const renderCloudInit: ProvisioningRenderer = (input): ProvisioningBundle => {
+  const user = userData(input);
+  const network = networkConfig(input.lab, input.node);
+  // A new instance-id when the config changes makes cloud-init apply it; stable otherwise.
+  const instance = createHash('sha256').update(user).update('\0').update(network).digest('hex').slice(0, 12);
+  const meta = stringify(
+    { 'instance-id': `${input.lab.name}-${input.node.name}-${instance}`, 'local-hostname': input.node.name },
+    YAML_OPTS,
+  );
+  return {
+    dialect: 'cloud-init',
+    delivery: 'nocloud',
+    volumeLabel: 'cidata',
+    files: { 'meta-data': meta, 'network-config': network, 'user-data': user },
+  };
+};

@@ -1,0 +1,157 @@
+// The classic walkthrough, for real: three TCG guests on a bridge in the harness's
+// network namespace, etcd + docker, pinned SSH host keys, then failover and teardown.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, inventory, lab, statusJson, virsh, writeLabfile, type StatusJson } from './helpers.js';
+
+const NAME = 'e2e3';
+const file = writeLabfile(`name: ${NAME}
+template: debian-12-lab
+network:
+  mode: bridge
+  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
+  cidr: 10.77.0.0/24
+  gateway: 10.77.0.1
+defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
+services: [etcd, docker]
+nodes:
+  - { name: coreos1, ip: 10.77.0.52 }
+  - { name: coreos2, ip: 10.77.0.53 }
+  - name: coreos3
+    ip: 10.77.0.54
+    files: [{ path: /etc/motd, content: "welcome\\n", mode: "0644" }]
+`);
+
+let before: Awaited<ReturnType<typeof inventory>>;
+const timings: Record<string, number> = {};
+
+describe('a 3-node etcd + docker lab on a bridge', () => {
+  beforeAll(async () => {
+    before = await inventory(NAME);
+  });
+  afterAll(async () => {
+    // Leave nothing behind even when a test failed half-way.
+    await lab(['down', '-f', file]);
+    process.stderr.write(
+      `\nE2E TIMINGS (s): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, +(v / 1000).toFixed(1)])))}\n`,
+    );
+  });
+
+  it('lab up brings all three nodes to healthy', async () => {
+    const r = await lab(['up', '-f', file]);
+    timings.up = r.ms;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('lab is healthy');
+    expect(r.stderr).toMatch(/TCG|KVM/); // the accelerator choice is said
+    expect(r.stdout).toMatch(/write\/read across nodes ok/);
+  });
+
+  let first: StatusJson;
+  it('lab status --json shows one etcd leader, three distinct machine-ids equal to the domain UUIDs, docker up', async () => {
+    const t0 = performance.now();
+    first = await statusJson(file);
+    timings.statusJson = performance.now() - t0;
+    expect(first.nodes.map((n) => n.state)).toEqual(['running', 'running', 'running']);
+    const leaders = first.nodes.filter((n) => n.etcd?.state === 'leader');
+    expect(leaders).toHaveLength(1);
+    expect(first.cluster.etcdLeader).toBe(leaders[0]!.name);
+    expect(first.cluster.etcdMembers).toBe(3);
+    expect(first.cluster.quorum).toBe(true);
+    const ids = first.nodes.map((n) => n.machineId);
+    expect(new Set(ids).size).toBe(3);
+    for (const n of first.nodes) {
+      expect(n.machineId).toMatch(/^[0-9a-f]{32}$/);
+      const uuid = (await virsh(['domuuid', `${NAME}-${n.name}`])).trim();
+      expect(n.machineId).toBe(uuid.replaceAll('-', ''));
+      expect(n.docker?.state).toBe('up');
+      expect(n.fleet).toBe('absent');
+      expect(n.lastError).toBeNull();
+    }
+  });
+
+  it('lab ssh coreos2 -- etcdctl get /message prints the value written on coreos1', async () => {
+    const r = await lab([
+      'ssh',
+      'coreos2',
+      '-f',
+      file,
+      '--',
+      'etcdctl',
+      'get',
+      '/message',
+      '--print-value-only',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe('Hello from coreos1');
+    const motd = await lab(['ssh', 'coreos3', '-f', file, '--', 'cat', '/etc/motd']);
+    expect(motd.stdout).toBe('welcome\n');
+    const fail = await lab(['ssh', 'coreos1', '-f', file, '--', 'sh', '-c', 'exit 7']);
+    expect(fail.code).toBe(7);
+  });
+
+  it('lab ssh-config works with plain OpenSSH and strict host key checking', async () => {
+    const r = await lab(['ssh-config', '-f', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('StrictHostKeyChecking yes');
+    const { execa } = await import('execa');
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const cfg = `${mkdtempSync('/tmp/lab-sshcfg-')}/config`;
+    writeFileSync(cfg, r.stdout);
+    const ssh = await execa('ssh', ['-F', cfg, '-o', 'BatchMode=yes', `${NAME}-coreos1`, 'hostname'], {
+      reject: false,
+      stdin: 'ignore',
+    });
+    expect(ssh.stderr).toBe('');
+    expect(String(ssh.stdout).trim()).toBe('coreos1');
+  });
+
+  it('a second lab up changes nothing and is fast', async () => {
+    const r = await lab(['up', '-f', file, '--debug']);
+    timings.noopUp = r.ms;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('nothing changed');
+    // --debug prints every command lab ran: no mutating libvirt or disk call.
+    const mutating = r.stderr
+      .split('\n')
+      .filter((l) =>
+        /^debug: .*(virsh .*\b(define|start|destroy|undefine|net-define|net-start)\b|qemu-img create|xorriso|genisoimage)/.test(
+          l,
+        ),
+      );
+    expect(mutating).toEqual([]);
+  });
+
+  it('virsh destroy of the etcd leader: status shows the node down and a new leader', async () => {
+    const leader = first.cluster.etcdLeader!;
+    const t0 = performance.now();
+    await virsh(['destroy', `${NAME}-${leader}`]);
+    const after = await eventually(async () => {
+      const s = await statusJson(file);
+      return s.cluster.etcdLeader && s.cluster.etcdLeader !== leader ? s : undefined;
+    }, 120_000);
+    timings.failover = performance.now() - t0;
+    expect(after.nodes.find((n) => n.name === leader)!.state).toBe('shut off');
+    expect(after.cluster.quorum).toBe(true);
+  });
+
+  it('lab up brings back exactly the destroyed node, with the same identity', async () => {
+    const leader = first.cluster.etcdLeader!;
+    const r = await lab(['up', '-f', file, '--json']);
+    timings.repairUp = r.ms;
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { nodes: { node: string; actions: string[] }[] };
+    for (const n of result.nodes) expect(n.actions).toEqual(n.node === leader ? ['start'] : []);
+    const s = await statusJson(file);
+    expect(s.nodes.map((n) => n.machineId)).toEqual(first.nodes.map((n) => n.machineId));
+    expect(s.cluster.etcdMembers).toBe(3);
+  });
+
+  it('lab down leaves no domain, overlay or seed behind, and a second down is fine', async () => {
+    const r = await lab(['down', '-f', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('removed 3 domain(s)');
+    expect(await inventory(NAME)).toEqual(before);
+    const again = await lab(['down', '-f', file]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('removed 0 domain(s)');
+  });
+});

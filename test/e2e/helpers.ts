@@ -1,0 +1,111 @@
+import { execa } from 'execa';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The built CLI, run as a user would run it: node dist/cmd/lab.js. */
+export const LAB = path.join(import.meta.dirname, '../../dist/cmd/lab.js');
+export const URI = process.env.LIBVIRT_DEFAULT_URI ?? '';
+
+if (!existsSync(LAB)) throw new Error('dist/cmd/lab.js is missing: run npm run build first');
+if (!URI.includes('socket='))
+  throw new Error('run the e2e suite through test/e2e/run.sh (private libvirtd in a netns)');
+
+export interface LabRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `lab ARGS`, never throwing: tests assert on the exit code and output. */
+export async function lab(
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<LabRun> {
+  const t0 = performance.now();
+  const r = await execa('node', [LAB, ...args], {
+    reject: false,
+    timeout: opts.timeoutMs ?? 20 * 60_000,
+    stdin: 'ignore',
+    env: opts.env ?? {},
+  });
+  const run = {
+    code: r.exitCode ?? -1,
+    stdout: String(r.stdout),
+    stderr: String(r.stderr),
+    ms: Math.round(performance.now() - t0),
+  };
+  // Keep the CI log useful: every lab run's output, with its timing.
+  process.stderr.write(
+    `\n$ lab ${args.join(' ')}  -> exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s\n${run.stderr}${run.stdout}\n`,
+  );
+  return run;
+}
+
+export async function virsh(args: string[]): Promise<string> {
+  const r = await execa('virsh', ['-q', '-c', URI, ...args], { stdin: 'ignore' });
+  return String(r.stdout);
+}
+
+/** What exists on the host that a lab could leave behind. */
+export async function inventory(
+  labName: string,
+): Promise<{ domains: string[]; networks: string[]; files: string[] }> {
+  const stateDir = path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', labName);
+  const files = existsSync(stateDir) ? readdirSync(stateDir, { recursive: true }).map(String).sort() : [];
+  return {
+    domains: (await virsh(['list', '--all', '--name'])).split('\n').filter(Boolean).sort(),
+    networks: (await virsh(['net-list', '--all', '--name'])).split('\n').filter(Boolean).sort(),
+    files,
+  };
+}
+
+export function writeLabfile(text: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-'));
+  const file = path.join(dir, 'Labfile.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+export interface StatusJson {
+  lab: string;
+  nodes: {
+    name: string;
+    state: string;
+    ip: string;
+    machineId: string | null;
+    etcd: { state: string; leaderId?: string; members?: number; raftTerm?: number } | null;
+    docker: { state: string; version?: string } | null;
+    fleet: unknown;
+    lastError: string | null;
+  }[];
+  cluster: {
+    etcdLeader: string | null;
+    etcdMembers: number | null;
+    quorum: boolean | null;
+    duplicateMachineIds: string[];
+  };
+}
+
+export async function statusJson(file: string): Promise<StatusJson> {
+  const r = await lab(['status', '--json', '-f', file], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`lab status failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as StatusJson;
+}
+
+/** Polls `fn` every `everyMs` until it returns a value or `deadlineMs` passes. */
+export async function eventually<T>(
+  fn: () => Promise<T | undefined>,
+  deadlineMs: number,
+  everyMs = 2000,
+): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`condition not met within ${deadlineMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,46 @@
+// A lab-managed libvirt network: lab creates it (isolated, DHCP reservation per MAC
+// as a fallback to the static config), boots a node on it, and removes it on down.
+import { afterAll, describe, expect, it } from 'vitest';
+import { inventory, lab, statusJson, virsh, writeLabfile } from './helpers.js';
+
+const NAME = 'e2em';
+const file = writeLabfile(`name: ${NAME}
+template: debian-12-lab
+network: { mode: managed, cidr: 10.78.0.0/24 }
+defaults: { memory: 768MiB, disk: 4GiB }
+services: [etcd, docker]
+nodes:
+  - { name: solo, ip: 10.78.0.10 }
+`);
+
+describe('a managed-network lab', () => {
+  afterAll(async () => {
+    await lab(['down', '-f', file]);
+  });
+
+  it('refuses a CIDR that collides with an existing route before creating anything', async () => {
+    const clash = writeLabfile(`name: e2eclash
+template: debian-12-lab
+network: { mode: managed, cidr: 10.77.0.0/24 }
+nodes: [{ name: x, ip: 10.77.0.99 }]
+`);
+    const before = await inventory('e2eclash');
+    const r = await lab(['up', '-f', clash]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/collides with the host route 10\.77\.0\.0\/24/);
+    expect(await inventory('e2eclash')).toEqual(before);
+  });
+
+  it('lab up creates the network and a healthy node; lab down removes both', async () => {
+    const before = await inventory(NAME);
+    const r = await lab(['up', '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await virsh(['net-list', '--name'])).toContain(`lab-${NAME}`);
+    const s = await statusJson(file);
+    expect(s.nodes[0]!.etcd?.state).toBe('leader');
+    expect(s.nodes[0]!.docker?.state).toBe('up');
+    const down = await lab(['down', '-f', file]);
+    expect(down.stdout).toContain(`network lab-${NAME}`);
+    expect(await inventory(NAME)).toEqual(before);
+  });
+});
