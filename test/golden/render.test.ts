@@ -1,0 +1,50 @@
+// Golden files: one Labfile -> each node's domain XML and provisioning files, byte for
+// byte. `npx vitest run --project unit -u` rewrites them; review the diff like code.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { nodeKeys } from '../../lab/apply/context.js';
+import { checkLabfileText } from '../../lab/load.js';
+import { canonicalJson, sha256 } from '../../lab/plan/resolve.js';
+import { renderDomainXml } from '../../lab/render/domain-xml.js';
+import { renderNetworkXml } from '../../lab/render/network-xml.js';
+import { renderProvisioning } from '../../lab/render/provisioning.js';
+
+/** A fixed secret: goldens are reproducible (never use it for a real lab). */
+export const TEST_SECRET = Buffer.alloc(32, 1);
+const cases = readdirSync(import.meta.dirname).filter((d) => !d.includes('.'));
+
+export function renderCase(name: string) {
+  const file = path.join(import.meta.dirname, name, 'Labfile.yaml');
+  const r = checkLabfileText(readFileSync(file, 'utf8'), file);
+  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('\n'));
+  const lab = r.lab;
+  const out: Record<string, string> = {};
+  for (const node of lab.nodes) {
+    const bundle = renderProvisioning({ lab, node, keys: nodeKeys(lab, node, TEST_SECRET) });
+    const configHash = sha256(canonicalJson(bundle.files));
+    const dir = `/var/lib/lab/${lab.name}`;
+    const paths = {
+      disk: `${dir}/disks/${node.name}.qcow2`,
+      seed: `${dir}/disks/${node.name}-seed.iso`,
+      console: `${dir}/console/${node.name}.log`,
+      kernel: '/var/cache/lab/images/debian-12-lab/vmlinuz',
+      initrd: '/var/cache/lab/images/debian-12-lab/initrd.img',
+    };
+    out[`${node.name}/domain-qemu.xml`] = renderDomainXml({ lab, node, paths, type: 'qemu', configHash });
+    out[`${node.name}/domain-kvm.xml`] = renderDomainXml({ lab, node, paths, type: 'kvm', configHash });
+    for (const [f, content] of Object.entries(bundle.files)) out[`${node.name}/${f}`] = content;
+  }
+  if (lab.network.mode === 'managed') out['network.xml'] = renderNetworkXml(lab);
+  return { lab, out };
+}
+
+describe.each(cases)('golden %s', (name) => {
+  const { out } = renderCase(name);
+  it.each(Object.keys(out).sort())('%s', async (rel) => {
+    await expect(out[rel]).toMatchFileSnapshot(path.join(import.meta.dirname, name, 'out', rel));
+  });
+  it('renders the same bytes twice', () => {
+    expect(renderCase(name).out).toEqual(out);
+  });
+});
