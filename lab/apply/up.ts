@@ -6,7 +6,7 @@ import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
 import { dockerRunCheck } from '../guest/probes/docker.js';
-import { etcdGet, etcdPut } from '../guest/probes/etcd.js';
+import { etcdGet, etcdPut, probeEtcd } from '../guest/probes/etcd.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
 import { overlaps, parseCidr } from '../plan/ipv4.js';
 import type { NodeSpec } from '../plan/model.js';
@@ -398,30 +398,52 @@ async function checkCluster(
   for (const [id, nodes] of dups)
     problems.push(`machine-id ${id} is shared by ${nodes.join(', ')}: cloned identity breaks clustering`);
   const cluster: UpResult['cluster'] = { machineIdsDistinct: dups.size === 0, problems };
-  const etcdNodes = healthy.filter((r) =>
-    ctx.lab.nodes.find((n) => n.name === r.node)?.services.includes('etcd'),
+  const etcdNodes = desired.filter(
+    (d) => d.node.services.includes('etcd') && healthy.some((r) => r.node === d.node.name),
   );
   if (etcdNodes.length === 0) return cluster;
-  const leaders = new Set(etcdNodes.map((r) => r.health!.etcd?.leaderId).filter(Boolean));
-  const leaderNode = etcdNodes.find((r) => r.health!.etcd?.state === 'leader');
-  if (leaders.size !== 1)
-    problems.push(`etcd nodes disagree on the leader (${[...leaders].join(', ') || 'none'})`);
-  cluster.etcdLeader = leaderNode?.node;
-  cluster.etcdMembers = Math.max(...etcdNodes.map((r) => r.health!.etcd?.members ?? 0));
-  const expected = ctx.lab.nodes.filter((n) => n.services.includes('etcd')).length;
-  if (cluster.etcdMembers !== expected)
-    problems.push(`etcd has ${cluster.etcdMembers} members, expected ${expected}`);
-  // The classic check: write on one node, read it back on another.
-  const [a, b] = [etcdNodes[0]!, etcdNodes[1] ?? etcdNodes[0]!];
-  const da = desired.find((d) => d.node.name === a.node)!;
-  const db = desired.find((d) => d.node.name === b.node)!;
-  const sa = await GuestSession.connect(sshTargetFor(ctx.lab, da.node, secret), { timeoutMs: 20_000 });
-  const sb =
-    b === a ? sa : await GuestSession.connect(sshTargetFor(ctx.lab, db.node, secret), { timeoutMs: 20_000 });
+  const sessions = await Promise.all(
+    etcdNodes.map((d) => GuestSession.connect(sshTargetFor(ctx.lab, d.node, secret), { timeoutMs: 60_000 })),
+  );
   try {
-    const value = `Hello from ${a.node}`;
-    await etcdPut(sa, '/message', value);
-    const got = await pollUntil(async () => ((await etcdGet(sb, '/message')) === value ? true : undefined), {
+    // Nodes were checked one by one as they came up; the leader may have moved since.
+    // Look at all members at once until they agree on exactly one leader.
+    const agreed = await pollUntil(
+      async () => {
+        const all = await Promise.all(sessions.map((s) => probeEtcd(s)));
+        const leaders = new Set(all.map((h) => h.leaderId));
+        const leading = all.filter((h) => h.state === 'leader');
+        return leaders.size === 1 &&
+          leading.length === 1 &&
+          all.every((h) => h.state === 'leader' || h.state === 'follower')
+          ? all
+          : undefined;
+      },
+      {
+        deadlineMs: 120_000,
+        initialMs: 500,
+        factor: 1.5,
+        maxMs: 5000,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        describe: 'etcd leader agreement',
+      },
+    ).catch(() => undefined);
+    if (!agreed) {
+      problems.push('etcd members did not agree on one leader within 120 s');
+      return cluster;
+    }
+    cluster.etcdLeader = etcdNodes[agreed.findIndex((h) => h.state === 'leader')]!.node.name;
+    cluster.etcdMembers = Math.max(...agreed.map((h) => h.members ?? 0));
+    const expected = ctx.lab.nodes.filter((n) => n.services.includes('etcd')).length;
+    if (cluster.etcdMembers !== expected)
+      problems.push(`etcd has ${cluster.etcdMembers} members, expected ${expected}`);
+    // The classic check: write on one node, read it back on another.
+    const [a, b] = [sessions[0]!, sessions[1] ?? sessions[0]!];
+    const from = etcdNodes[0]!.node.name;
+    const to = (etcdNodes[1] ?? etcdNodes[0]!).node.name;
+    const value = `Hello from ${from}`;
+    await etcdPut(a, '/message', value);
+    const got = await pollUntil(async () => ((await etcdGet(b, '/message')) === value ? true : undefined), {
       deadlineMs: 30_000,
       initialMs: 200,
       factor: 1.5,
@@ -429,11 +451,9 @@ async function checkCluster(
       describe: 'etcd replication',
     }).catch(() => false);
     cluster.replicated = got === true;
-    if (!cluster.replicated)
-      problems.push(`etcd: /message written on ${a.node} was not readable on ${b.node}`);
+    if (!cluster.replicated) problems.push(`etcd: /message written on ${from} was not readable on ${to}`);
   } finally {
-    sa.close();
-    if (sb !== sa) sb.close();
+    for (const s of sessions) s.close();
   }
   return cluster;
 }

@@ -20,6 +20,10 @@ export function etcdEnvironment(lab: LabSpec, node: NodeSpec): string {
     env.push(['ETCD_DISCOVERY', lab.etcd.discovery]);
   else env.push(['ETCD_INITIAL_CLUSTER', members.map((m) => `${m.name}=http://${m.ip}:2380`).join(',')]);
   env.push(['ETCD_INITIAL_CLUSTER_STATE', 'new'], ['ETCD_INITIAL_CLUSTER_TOKEN', lab.etcd.token]);
+  // Lab guests are often emulated (TCG) and share a few cores: etcd's defaults (100 ms
+  // heartbeat, 1 s election) made leaders flap under that load. 5x slower timers keep
+  // one leader and still elect a new one within seconds of a failure.
+  env.push(['ETCD_HEARTBEAT_INTERVAL', '500'], ['ETCD_ELECTION_TIMEOUT', '5000']);
   // etcd 3.4 serves the v2 API (etcdctl set/get, fleet) only when asked.
   if (lab.etcd.api === 'v2') env.push(['ETCD_ENABLE_V2', 'true']);
   return env.map(([k, v]) => `${k}=${v}\n`).join('');

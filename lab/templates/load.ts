@@ -38,12 +38,16 @@ export interface LoadedTemplate {
  * Loads a template by name or path (relative to the Labfile's folder).
  * Returns issues instead of throwing so the Labfile validator can report them all.
  */
-export function loadTemplate(ref: string, labfileDir: string): { ok: true; value: LoadedTemplate } | { ok: false; message: string; issues?: Issue[] } {
+export function loadTemplate(
+  ref: string,
+  labfileDir: string,
+): { ok: true; value: LoadedTemplate } | { ok: false; message: string; issues?: Issue[] } {
   let file: string;
   if (isTemplatePath(ref)) {
     file = path.resolve(labfileDir, ref);
   } else {
-    if (!/^[a-z][a-z0-9.-]{0,40}$/.test(ref)) return { ok: false, message: `template "${ref}" is not a valid template name` };
+    if (!/^[a-z][a-z0-9.-]{0,40}$/.test(ref))
+      return { ok: false, message: `template "${ref}" is not a valid template name` };
     file = path.join(templatesDir(), `${ref}.yaml`);
     if (!existsSync(file)) {
       return { ok: false, message: `unknown template "${ref}" (known: ${listTemplateNames().join(', ')})` };
@@ -53,7 +57,10 @@ export function loadTemplate(ref: string, labfileDir: string): { ok: true; value
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    return { ok: false, message: `cannot read template ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` };
+    return {
+      ok: false,
+      message: `cannot read template ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    };
   }
   const parsed = parseTemplate(text, file);
   if (!parsed.ok) return { ok: false, message: `template ${file} is invalid`, issues: parsed.issues };

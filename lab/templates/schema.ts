@@ -6,12 +6,20 @@ export type Dialect = (typeof DIALECTS)[number];
 
 const digest = z
   .string()
-  .regex(/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/, { message: 'expected sha256:<64 hex> or sha512:<128 hex>' });
+  .regex(/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/, {
+    message: 'expected sha256:<64 hex> or sha512:<128 hex>',
+  });
 
 const serviceInfo = z.strictObject({
   unit: z.string().min(1).describe('systemd unit that runs it in the guest'),
-  version: z.string().optional().describe('Version shipped in the image (informative; etcd: picks the config generation)'),
-  localImage: z.string().optional().describe('docker: a rootfs tarball in the guest to `docker import` for the run check'),
+  version: z
+    .string()
+    .optional()
+    .describe('Version shipped in the image (informative; etcd: picks the config generation)'),
+  localImage: z
+    .string()
+    .optional()
+    .describe('docker: a rootfs tarball in the guest to `docker import` for the run check'),
 });
 
 export const templateSchema = z.strictObject({
@@ -20,7 +28,10 @@ export const templateSchema = z.strictObject({
   arch: z.enum(['x86_64']).default('x86_64'),
   image: z.union([
     z.strictObject({
-      build: z.string().regex(/^[a-z][a-z0-9.-]{0,40}$/).describe('Built locally by `lab image build NAME`'),
+      build: z
+        .string()
+        .regex(/^[a-z][a-z0-9.-]{0,40}$/)
+        .describe('Built locally by `lab image build NAME`'),
       format: z.enum(['qcow2', 'raw']).default('qcow2'),
     }),
     z.strictObject({
