@@ -20,7 +20,7 @@ export type DomainState =
 
 /** The libvirt URI lab talks to: the Labfile's, else LIBVIRT_DEFAULT_URI, else qemu:///system. */
 export function resolveUri(fromLabfile?: string): string {
-  return fromLabfile ?? process.env.LIBVIRT_DEFAULT_URI ?? 'qemu:///system';
+  return fromLabfile || process.env.LIBVIRT_DEFAULT_URI || 'qemu:///system';
 }
 
 /** Options in a libvirt URI that weaken security unless the user says so (LAB_ALLOW_INSECURE_URI=1). */

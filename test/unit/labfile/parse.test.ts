@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../../lab/errors.js';
@@ -99,5 +99,13 @@ describe('Labfile parsing', () => {
     );
     expect(a.ok && b.ok).toBe(true);
     if (a.ok && b.ok) expect(a.lab.labfileHash).toBe(b.lab.labfileHash);
+  });
+});
+
+describe('examples/', () => {
+  const dir = path.join(root, 'examples');
+  it.each(readdirSync(dir).filter((f) => f.endsWith('.yaml')))('%s is a valid Labfile', (f) => {
+    const r = checkLabfileText(readFileSync(path.join(dir, f), 'utf8'), f);
+    expect(r.ok ? [] : r.issues).toEqual([]);
   });
 });
