@@ -53,7 +53,11 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
         timeoutMs: opts.probeTimeoutMs ?? 8000,
       });
       try {
-        const h = await probeNode(session, { services: node.services });
+        const h = await probeNode(session, {
+          services: node.services,
+          fleet: 'fleet' in node.template.services,
+          load: true,
+        });
         return {
           ...base,
           machineId: h.machineId ?? null,

@@ -193,17 +193,27 @@ export async function up(ctx: LabContext): Promise<UpResult> {
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
   await applyNetwork(ctx, plan);
   const times = deadlines(accel.type);
-  const results = await mapLimit(desired, 8, (d) =>
-    convergeNode(
-      ctx,
-      d,
-      plan.nodes.find((p) => p.node === d.node.name)!,
-      images,
-      secret,
-      times,
-    ),
-  );
-  const cluster = await checkCluster(ctx, desired, results, secret);
+  // Healthy nodes keep their SSH connection for the cluster checks: a handshake with an
+  // emulated guest costs a second or more.
+  const sessions = new Map<string, GuestSession>();
+  let results: NodeResult[];
+  let cluster: UpResult['cluster'];
+  try {
+    results = await mapLimit(desired, 8, (d) =>
+      convergeNode(
+        ctx,
+        d,
+        plan.nodes.find((p) => p.node === d.node.name)!,
+        images,
+        secret,
+        times,
+        sessions,
+      ),
+    );
+    cluster = await checkCluster(ctx, desired, results, secret, sessions);
+  } finally {
+    for (const s of sessions.values()) s.close();
+  }
   const changed = plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0);
   return {
     ok: results.every((r) => r.ok) && cluster.problems.length === 0,
@@ -236,6 +246,7 @@ async function convergeNode(
   images: Map<string, BaseImage>,
   secret: Buffer,
   times: { sshMs: number; servicesMs: number },
+  sessions: Map<string, GuestSession>,
 ): Promise<NodeResult> {
   const name = d.node.name;
   const ev = (step: string, status: 'start' | 'done' | 'skip' | 'fail', detail?: string) =>
@@ -319,9 +330,11 @@ async function convergeNode(
         });
       }
       ev('healthy', 'done');
+      sessions.set(name, session);
       return { node: name, ok: true, actions: plan.actions, health };
-    } finally {
+    } catch (err) {
       session.close();
+      throw err;
     }
   } catch (err) {
     const message =
@@ -343,7 +356,11 @@ async function waitHealthy(
   try {
     return await pollUntil(
       async () => {
-        last = await probeNode(session, { services: node.services });
+        last = await probeNode(session, {
+          services: node.services,
+          fleet: 'fleet' in node.template.services,
+          load: false,
+        });
         const etcdOk =
           !node.services.includes('etcd') || last.etcd?.state === 'leader' || last.etcd?.state === 'follower';
         const dockerOk = !node.services.includes('docker') || last.docker?.state === 'up';
@@ -390,6 +407,7 @@ async function checkCluster(
   desired: Desired[],
   results: NodeResult[],
   secret: Buffer,
+  open: Map<string, GuestSession>,
 ): Promise<UpResult['cluster']> {
   const problems: string[] = [];
   const healthy = results.filter((r) => r.ok && r.health);
@@ -403,7 +421,11 @@ async function checkCluster(
   );
   if (etcdNodes.length === 0) return cluster;
   const sessions = await Promise.all(
-    etcdNodes.map((d) => GuestSession.connect(sshTargetFor(ctx.lab, d.node, secret), { timeoutMs: 60_000 })),
+    etcdNodes.map(
+      (d) =>
+        open.get(d.node.name) ??
+        GuestSession.connect(sshTargetFor(ctx.lab, d.node, secret), { timeoutMs: 60_000 }),
+    ),
   );
   try {
     // Nodes were checked one by one as they came up; the leader may have moved since.
@@ -453,7 +475,7 @@ async function checkCluster(
     cluster.replicated = got === true;
     if (!cluster.replicated) problems.push(`etcd: /message written on ${from} was not readable on ${to}`);
   } finally {
-    for (const s of sessions) s.close();
+    for (const s of sessions) if (!open.has(s.node)) s.close();
   }
   return cluster;
 }

@@ -1,4 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import ssh2 from 'ssh2';
 import type { Client, ClientChannel, ConnectConfig, PseudoTtyOptions, ServerHostKeyAlgorithm } from 'ssh2';
@@ -383,6 +385,74 @@ export class GuestSession {
   }
 
   /** Ends the connection; running commands are cut off. */
+  /**
+   * One HTTP request to a service inside the guest, through the SSH connection itself
+   * (direct-tcpip to 127.0.0.1:PORT, or streamlocal to a unix socket): no process is
+   * started in the guest, which under TCG costs a second or more per command.
+   */
+  http(
+    to: { port: number } | { socket: string },
+    request: { method: string; path: string; body?: string; timeoutMs?: number },
+  ): Promise<{ status: number; body: string }> {
+    const timeoutMs = request.timeoutMs ?? 15_000;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const fail = (err: Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        reject(
+          new NodeError(
+            this.node,
+            'http',
+            `${request.method} ${request.path} via ${'port' in to ? `port ${to.port}` : to.socket}: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      };
+      const timer = setTimeout(
+        () => fail(new Error(`timed out after ${formatSeconds(timeoutMs)}`)),
+        timeoutMs,
+      );
+      const onChannel = (err: Error | undefined, channel: ClientChannel) => {
+        if (err) return fail(err);
+        const req = httpRequest(
+          {
+            method: request.method,
+            path: request.path,
+            headers: {
+              host: 'localhost',
+              connection: 'close',
+              ...(request.body !== undefined
+                ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(request.body) }
+                : {}),
+            },
+            createConnection: () => channel as unknown as Socket,
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('error', fail);
+            res.on('end', () => {
+              if (done) return;
+              done = true;
+              clearTimeout(timer);
+              resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+            });
+          },
+        );
+        req.on('error', fail);
+        req.end(request.body);
+      };
+      try {
+        if ('port' in to) this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', to.port, onChannel);
+        else this.client.openssh_forwardOutStreamLocal(to.socket, onChannel);
+      } catch (err) {
+        fail(err as Error);
+      }
+    });
+  }
+
   close(): void {
     this.closed = true;
     this.client.end();

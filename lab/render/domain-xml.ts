@@ -68,11 +68,15 @@ export function renderDomainXml(input: DomainInput): string {
     memory: { '@_unit': 'MiB', '#text': node.memoryMiB },
     currentMemory: { '@_unit': 'MiB', '#text': node.memoryMiB },
     vcpu: node.cpus,
-    ...(paths.fwcfg && 'fwcfgName' in node.template.provisioning
+    // Ignition over fw_cfg; a template without a key name gets Ignition's QEMU default.
+    ...(paths.fwcfg
       ? {
           sysinfo: {
             '@_type': 'fwcfg',
-            entry: { '@_name': node.template.provisioning.fwcfgName, '@_file': paths.fwcfg },
+            entry: {
+              '@_name': node.template.provisioning.fwcfgName ?? 'opt/com.coreos/config',
+              '@_file': paths.fwcfg,
+            },
           },
         }
       : {}),
@@ -104,7 +108,7 @@ export function renderDomainXml(input: DomainInput): string {
       memballoon: { '@_model': 'none' },
     },
   };
-  return (builder.build({ domain }) as string).replace(/<(readonly|acpi)><\/\1>/g, '<$1/>');
+  return builder.build({ domain }).replace(/<(readonly|acpi)><\/\1>/g, '<$1/>');
 }
 
 export interface LabMetadata {
@@ -126,30 +130,45 @@ const parser = new XMLParser({
 function text(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return String(v);
-  if (v && typeof v === 'object' && '#text' in v) return String((v as { '#text': unknown })['#text']);
+  if (isRecord(v)) return text(v['#text']);
   return undefined;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
  * lab's metadata from `virsh dumpxml` output or from the fragment `virsh metadata`
- * prints; undefined when the domain carries none (it is not a lab's). The element is
- * recognised by its namespace URI, whatever prefix libvirt gives it.
+ * prints; undefined when the domain carries none (it is not a lab's). Pure.
  */
 export function parseLabMetadata(xml: string): LabMetadata | undefined {
   const doc = parser.parse(xml) as Record<string, unknown>;
-  const dom = doc.domain as Record<string, unknown> | undefined;
-  const holder = (dom ? dom.metadata : doc) as Record<string, unknown> | undefined;
-  if (!holder || typeof holder !== 'object') return undefined;
-  for (const [tag, value] of Object.entries(holder)) {
-    if (!value || typeof value !== 'object') continue;
-    const el = value as Record<string, unknown>;
-    const nsAttr = Object.keys(el).find((k) => k.startsWith('@_xmlns') && el[k] === LAB_XMLNS);
-    if (!nsAttr) continue;
-    const prefix = tag.includes(':') ? `${tag.split(':')[0]}:` : '';
-    const get = (name: string) => text(el[`${prefix}${name}`]);
+  if ('domain' in doc) {
+    const metadata = isRecord(doc.domain) ? doc.domain.metadata : undefined;
+    return isRecord(metadata) ? findLabElement(metadata, true) : undefined;
+  }
+  // `virsh metadata DOMAIN URI` has already picked our element by its namespace and
+  // prints it bare, `<node><lab>…</lab>…</node>`: no prefix, no xmlns (libvirt 9.0).
+  return findLabElement(doc, false);
+}
+
+/**
+ * The `node` element in lab's namespace among `holder`'s children, whatever prefix
+ * libvirt gives it; `nsRequired` false also accepts one with no namespace declared.
+ */
+function findLabElement(holder: Record<string, unknown>, nsRequired: boolean): LabMetadata | undefined {
+  for (const [tag, el] of Object.entries(holder)) {
+    const [prefix, local] = tag.includes(':')
+      ? [tag.slice(0, tag.indexOf(':')), tag.split(':')[1]]
+      : ['', tag];
+    if (local !== 'node' || !isRecord(el)) continue;
+    const ns = el[prefix ? `@_xmlns:${prefix}` : '@_xmlns'];
+    if (ns !== LAB_XMLNS && (nsRequired || ns !== undefined)) continue;
+    const get = (name: string) => text(el[prefix ? `${prefix}:${name}` : name]) ?? text(el[name]);
     const lab = get('lab');
     const node = get('node');
-    if (!lab || !node) return undefined;
+    if (!lab || !node) continue;
     return {
       lab,
       node,
@@ -207,7 +226,7 @@ export function parseDomainXml(xml: string): DomainSummary {
   return {
     name: text(d.name) ?? '',
     uuid: text(d.uuid) ?? '',
-    type: String(d['@_type'] ?? ''),
+    type: text(d['@_type']) ?? '',
     memoryMiB: Math.round(Number(memText ?? 0) * (UNIT_MIB[unit] ?? 1 / 1024)),
     vcpus: Number(text(d.vcpu) ?? 0),
     disks: (devices.disk ?? [])

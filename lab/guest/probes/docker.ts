@@ -50,6 +50,13 @@ export function parseDockerInfo(stdout: string): DockerHealth {
 
 /** Is docker installed, and does its daemon answer? */
 export async function probeDocker(exec: Exec): Promise<DockerHealth> {
+  if (exec.http) {
+    // The Engine API on its socket (the lab user is in the docker group): no process started.
+    const r = await exec
+      .http({ socket: '/var/run/docker.sock' }, { method: 'GET', path: '/info', timeoutMs: 15_000 })
+      .catch(() => undefined);
+    if (r?.status === 200) return parseDockerInfo(r.body);
+  }
   const which = await exec.exec(['sh', '-c', 'command -v docker'], { timeoutMs: 10_000 });
   if (which.code !== 0) return { state: 'absent' };
   const r = await exec.exec([...DOCKER, 'info', '--format', '{{json .}}'], { timeoutMs: 30_000 });

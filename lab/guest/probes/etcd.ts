@@ -146,6 +146,13 @@ function failure(result: ExecResult): string {
  * (refused, timed out, absent); `unhealthy` when it answers without a leader.
  */
 export async function probeEtcd(exec: Exec): Promise<EtcdHealth> {
+  if (exec.http) {
+    const viaApi = await probeEtcdApi(exec as Required<Exec>).catch((err: unknown) => err as Error);
+    if (!(viaApi instanceof Error)) return viaApi;
+    // Nothing listens on 2379: etcd is down. Anything else (forwarding refused): use etcdctl.
+    if (/connection refused|connect failed/i.test(viaApi.message))
+      return { state: 'down', error: 'nothing listens on 127.0.0.1:2379' };
+  }
   const r = await exec.exec([...ETCDCTL, 'endpoint', 'status', '-w', 'json'], { timeoutMs: TIMEOUT_MS });
   if (r.code !== 0) return { state: 'down', error: failure(r) };
   const health: EtcdHealth = parseEtcdEndpointStatus(r.stdout);
@@ -158,8 +165,40 @@ export async function probeEtcd(exec: Exec): Promise<EtcdHealth> {
   return health;
 }
 
+/** One call to etcd's v3 JSON gateway on the node's loopback, through SSH. */
+async function etcdApi(exec: Required<Exec>, path: string, body: Record<string, unknown>): Promise<unknown> {
+  const r = await exec.http(
+    { port: 2379 },
+    { method: 'POST', path, body: JSON.stringify(body), timeoutMs: TIMEOUT_MS },
+  );
+  if (r.status !== 200) throw new LabError(`etcd ${path}: HTTP ${r.status}: ${r.body.slice(0, 200)}`);
+  // The gateway sends uint64s as decimal strings: exact, no BigInt trick needed.
+  return JSON.parse(r.body) as unknown;
+}
+
+/** Status and members from the gateway (`/v3/maintenance/status`, `/v3/cluster/member/list`). */
+export async function probeEtcdApi(exec: Required<Exec>): Promise<EtcdHealth> {
+  const [status, list] = await Promise.all([
+    etcdApi(exec, '/v3/maintenance/status', {}),
+    etcdApi(exec, '/v3/cluster/member/list', {}),
+  ]);
+  // Same fields as `etcdctl endpoint status -w json` has under "Status".
+  const health: EtcdHealth = parseEtcdEndpointStatus(JSON.stringify([{ Status: status }]));
+  if (health.state !== 'leader' && health.state !== 'follower') return health;
+  const members = parseEtcdMemberList(JSON.stringify(list));
+  health.members = members.length;
+  health.memberNames = members.map((x) => x.name || `unstarted:${x.id}`).sort();
+  return health;
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
 /** `etcdctl put KEY VALUE` (v3) on the node's local member. Throws on failure. */
 export async function etcdPut(exec: Exec, key: string, value: string): Promise<void> {
+  if (exec.http) {
+    await etcdApi(exec as Required<Exec>, '/v3/kv/put', { key: b64(key), value: b64(value) });
+    return;
+  }
   // `--` so a key or value starting with "-" is not read as a flag.
   const r = await exec.exec([...ETCDCTL, 'put', '--', key, value], { timeoutMs: TIMEOUT_MS });
   if (r.code !== 0 || r.stdout.trim() !== 'OK') throw new LabError(`etcdctl put ${key}: ${failure(r)}`);
@@ -167,6 +206,13 @@ export async function etcdPut(exec: Exec, key: string, value: string): Promise<v
 
 /** `etcdctl get --print-value-only KEY` (v3); undefined when the key does not exist. Throws on failure. */
 export async function etcdGet(exec: Exec, key: string): Promise<string | undefined> {
+  if (exec.http) {
+    const r = (await etcdApi(exec as Required<Exec>, '/v3/kv/range', { key: b64(key) })) as {
+      kvs?: { value?: string }[];
+    };
+    const v = r.kvs?.[0]?.value;
+    return r.kvs?.length ? Buffer.from(v ?? '', 'base64').toString('utf8') : undefined;
+  }
   const r = await exec.exec([...ETCDCTL, 'get', '--print-value-only', '--', key], { timeoutMs: TIMEOUT_MS });
   if (r.code !== 0) throw new LabError(`etcdctl get ${key}: ${failure(r)}`);
   // A missing key prints nothing; a present one prints its value and a newline (even when empty).

@@ -7,6 +7,14 @@ import { probeMachineId } from './machine-id.js';
 /** What a probe needs from a guest: run argv, get output and exit code. GuestSession is one; tests pass fakes. */
 export interface Exec {
   exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  /**
+   * An HTTP request to a guest service through the SSH connection (GuestSession has it):
+   * probes prefer it, as it starts no process in the guest, and fall back to commands.
+   */
+  http?(
+    to: { port: number } | { socket: string },
+    request: { method: string; path: string; body?: string; timeoutMs?: number },
+  ): Promise<{ status: number; body: string }>;
 }
 
 export interface ExecResult {
@@ -32,6 +40,10 @@ export interface ProbeNodeOptions {
   services: readonly string[];
   /** A rootfs tarball in the guest: when set, docker also runs a container from it. */
   localImage?: string;
+  /** Whether the image has fleet at all (its template says); without it fleet is `absent`, unprobed. */
+  fleet?: boolean;
+  /** Also read the guest's load average (for `lab status`). */
+  load?: boolean;
 }
 
 /** The load averages from `/proc/loadavg`, or undefined. Pure. */
@@ -66,10 +78,12 @@ export async function probeNode(exec: Exec, options: ProbeNodeOptions): Promise<
           return health;
         })
       : undefined,
-    attempt('fleet', () => probeFleet(exec)),
-    attempt('load', async () =>
-      parseLoadAvg((await exec.exec(['cat', '/proc/loadavg'], { timeoutMs: 10_000 })).stdout),
-    ),
+    options.fleet === false ? ('absent' as const) : attempt('fleet', () => probeFleet(exec)),
+    options.load === false
+      ? undefined
+      : attempt('load', async () =>
+          parseLoadAvg((await exec.exec(['cat', '/proc/loadavg'], { timeoutMs: 10_000 })).stdout),
+        ),
   ]);
   if (etcd?.error && etcd.state !== 'leader' && etcd.state !== 'follower') errors.push(`etcd: ${etcd.error}`);
   if (docker?.error && docker.state !== 'up') errors.push(`docker: ${docker.error}`);
