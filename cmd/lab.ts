@@ -97,7 +97,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`${prefix}${err.message}\n`);
       if (err.hint) process.stderr.write(`hint: ${err.hint}\n`);
       if (process.argv.includes('--debug') && err.cause)
-        process.stderr.write(`cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
+        process.stderr.write(
+          `cause: ${err.cause instanceof Error ? (err.cause.stack ?? err.cause.message) : JSON.stringify(err.cause)}\n`,
+        );
       process.exit(err.exitCode);
     }
     process.stderr.write(

@@ -11,13 +11,13 @@ Example:
   lab validate -f Labfile.example.yaml
 `;
 
-export async function run(argv: string[]): Promise<number> {
+export function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {}, HELP, false);
-  if (!flags) return 0;
+  if (!flags) return Promise.resolve(0);
   const file = labfilePath(flags.values.file);
   const { lab } = loadLab(file);
   process.stdout.write(
     `${file}: valid: lab ${lab.name}, ${lab.nodes.length} node(s), ${lab.network.mode} network ${lab.network.cidr}\n`,
   );
-  return 0;
+  return Promise.resolve(0);
 }

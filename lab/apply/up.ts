@@ -421,11 +421,12 @@ async function checkCluster(
   );
   if (etcdNodes.length === 0) return cluster;
   const sessions = await Promise.all(
-    etcdNodes.map(
-      (d) =>
-        open.get(d.node.name) ??
-        GuestSession.connect(sshTargetFor(ctx.lab, d.node, secret), { timeoutMs: 60_000 }),
-    ),
+    etcdNodes.map((d) => {
+      const kept = open.get(d.node.name);
+      return kept
+        ? Promise.resolve(kept)
+        : GuestSession.connect(sshTargetFor(ctx.lab, d.node, secret), { timeoutMs: 60_000 });
+    }),
   );
   try {
     // Nodes were checked one by one as they came up; the leader may have moved since.

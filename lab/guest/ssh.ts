@@ -427,7 +427,8 @@ export class GuestSession {
                 ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(request.body) }
                 : {}),
             },
-            createConnection: () => channel as unknown as Socket,
+            // A Duplex is all node:http needs of its connection.
+            createConnection: () => channel as unknown as Socket, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion
           },
           (res) => {
             const chunks: Buffer[] = [];

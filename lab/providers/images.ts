@@ -162,7 +162,7 @@ export async function downloadImage(
       message: `unpacking ${template.name} image (${img.compression})`,
     });
     await pipeline(
-      execa(unpack[0]!, [...unpack.slice(1), source], { stdout: 'pipe', buffer: false }).stdout!,
+      execa(unpack[0]!, [...unpack.slice(1), source], { stdout: 'pipe', buffer: false }).stdout,
       createWriteStream(tmp),
     );
   } else if (img.url) await rename(source, tmp);

@@ -32,7 +32,7 @@ export function renderNetworkXml(lab: LabSpec): string {
     indentBy: '  ',
     suppressEmptyNode: true,
   });
-  return builder.build(doc) as string;
+  return builder.build(doc);
 }
 
 /** Does `virsh net-dumpxml` output carry this lab's metadata? Pure. */

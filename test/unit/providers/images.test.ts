@@ -51,7 +51,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 function template(image: Record<string, unknown>): Template {
-  return {
+  const t = {
     name: 't',
     arch: 'x86_64',
     image: { format: 'qcow2', compression: 'none', ...image },
@@ -61,7 +61,8 @@ function template(image: Record<string, unknown>): Template {
     nic: 'eth0',
     services: {},
     minMemoryMiB: 256,
-  } as Template;
+  };
+  return t as Template;
 }
 
 describe('image downloads', () => {
