@@ -233,7 +233,8 @@ export function resolveLab(
         cidr: `${intToIp(cidr.network)}/${cidr.prefix}`,
         prefix: cidr.prefix,
         netmask: netmaskOf(cidr.prefix),
-        ...(net.gateway ? { gateway: net.gateway } : {}),
+        // On a managed network the host is the way out (NAT) or at least the only router.
+        ...(net.gateway || hostIp ? { gateway: net.gateway ?? hostIp } : {}),
         dns: net.dns ?? [],
         forward: net.forward ?? 'none',
       },

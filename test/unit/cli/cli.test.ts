@@ -39,7 +39,7 @@ describe('the lab CLI', () => {
     expect(r.stderr).toContain(
       'test/fixtures/bad/ip-outside.yaml:10:21: ip 192.168.3.11 of n2 is not a host address',
     );
-    expect(r.stderr).toMatch(/\n\s+\^\n/);
+    expect(r.stderr).toMatch(/\n {20,}\^$/);
     expect(r.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/);
   });
 
