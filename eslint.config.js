@@ -21,7 +21,16 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: ['node:fs', 'node:fs/promises', 'fs', 'execa', 'ssh2', 'ink', 'node:child_process', 'node:net'],
+          paths: [
+            'node:fs',
+            'node:fs/promises',
+            'fs',
+            'execa',
+            'ssh2',
+            'ink',
+            'node:child_process',
+            'node:net',
+          ],
         },
       ],
       'no-restricted-properties': [

@@ -6,7 +6,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/golden/**/*.test.ts', 'test/contract/**/*.test.ts', 'test/ui/**/*.test.tsx'],
+          include: [
+            'test/unit/**/*.test.ts',
+            'test/golden/**/*.test.ts',
+            'test/contract/**/*.test.ts',
+            'test/ui/**/*.test.tsx',
+          ],
         },
       },
       {

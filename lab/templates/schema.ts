@@ -4,11 +4,9 @@ import { serviceName } from '../labfile/schema.js';
 export const DIALECTS = ['cloud-init', 'coreos-cloudinit', 'ignition'] as const;
 export type Dialect = (typeof DIALECTS)[number];
 
-const digest = z
-  .string()
-  .regex(/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/, {
-    message: 'expected sha256:<64 hex> or sha512:<128 hex>',
-  });
+const digest = z.string().regex(/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/, {
+  message: 'expected sha256:<64 hex> or sha512:<128 hex>',
+});
 
 const serviceInfo = z.strictObject({
   unit: z.string().min(1).describe('systemd unit that runs it in the guest'),

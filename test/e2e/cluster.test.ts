@@ -113,7 +113,7 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     const mutating = r.stderr
       .split('\n')
       .filter((l) =>
-        /^debug: .*(virsh .*\b(define|start|destroy|undefine|net-define|net-start)\b|qemu-img create|xorriso|genisoimage)/.test(
+        /^debug: .*(virsh .*\b(define|start|destroy|undefine|net-define|net-start)\b|qemu-img create|xorriso -as|genisoimage .*-o)/.test(
           l,
         ),
       );

@@ -30,6 +30,7 @@ export async function lab(
     timeout: opts.timeoutMs ?? 20 * 60_000,
     stdin: 'ignore',
     env: opts.env ?? {},
+    stripFinalNewline: false,
   });
   const run = {
     code: r.exitCode ?? -1,
