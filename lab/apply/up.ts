@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { etcdGet, etcdPut, probeEtcd } from '../guest/probes/etcd.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
 import { overlaps, parseCidr } from '../plan/ipv4.js';
 import type { NodeSpec } from '../plan/model.js';
-import { planLab, type DesiredNode, type LabPlan, type NodePlan } from '../plan/plan.js';
+import { planLab, type DesiredNode, type LabPlan, type NodePlan, type ObservedNode } from '../plan/plan.js';
 import { canonicalJson, sha256 } from '../plan/resolve.js';
 import { run } from '../providers/exec.js';
 import { chooseAccelerator, hostRoutes, interfaceExists, isBridge } from '../providers/host.js';
@@ -125,6 +126,49 @@ async function checkManagedNetworkFree(ctx: LabContext): Promise<void> {
   }
 }
 
+/**
+ * Bridge mode puts nodes on a real LAN: before a node is created, its address must not
+ * answer already (another host has it). A TCP connection attempt to port 22 is enough:
+ * a reply of any kind (accepted or refused) means the address is taken.
+ */
+async function checkAddressesFree(
+  ctx: LabContext,
+  plan: LabPlan,
+  observed: Map<string, ObservedNode>,
+): Promise<void> {
+  if (ctx.lab.network.mode !== 'bridge') return;
+  const fresh = ctx.lab.nodes.filter(
+    (n) =>
+      observed.get(n.name)?.state !== 'running' &&
+      plan.nodes.some((p) => p.node === n.name && p.actions.includes('start')),
+  );
+  const taken = (
+    await Promise.all(fresh.map(async (n) => ((await addressAnswers(n.ip, 1500)) ? n : undefined)))
+  ).filter((n): n is NodeSpec => n !== undefined);
+  if (taken.length > 0) {
+    throw new HostError(
+      `address already in use on ${ctx.lab.network.bridge}: ${taken.map((n) => `${n.ip} (${n.name})`).join(', ')}`,
+      {
+        hint: 'another machine answers there; pick free addresses in the Labfile',
+      },
+    );
+  }
+}
+
+/** True when something answers a TCP connection to ip:22 (accepts or refuses) within the time. */
+export function addressAnswers(ip: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: ip, port: 22, timeout: timeoutMs });
+    const done = (answered: boolean) => {
+      socket.destroy();
+      resolve(answered);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+  });
+}
+
 /** Renders what every node should be. */
 export function desiredNodes(
   ctx: LabContext,
@@ -189,7 +233,11 @@ export async function prepare(ctx: LabContext, opts: { buildImages: boolean; wri
 export async function up(ctx: LabContext): Promise<UpResult> {
   const started = performance.now();
   await preflight(ctx);
-  const { secret, images, accel, desired, plan } = await prepare(ctx, { buildImages: true, write: true });
+  const { secret, images, accel, desired, plan, observed } = await prepare(ctx, {
+    buildImages: true,
+    write: true,
+  });
+  await checkAddressesFree(ctx, plan, observed);
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
   await applyNetwork(ctx, plan);
   const times = deadlines(accel.type);

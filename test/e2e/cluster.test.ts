@@ -104,6 +104,21 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     expect(String(ssh.stdout).trim()).toBe('coreos1');
   });
 
+  it('another lab on the same bridge may not take an address that already answers', async () => {
+    const other = writeLabfile(`name: e2eother
+template: debian-12-lab
+network: { mode: bridge, bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}, cidr: 10.77.0.0/24 }
+nodes: [{ name: intruder, ip: 10.77.0.53 }]
+`);
+    const before = await inventory('e2eother');
+    const r = await lab(['up', '-f', other]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('address already in use on');
+    expect(r.stderr).toContain('10.77.0.53 (intruder)');
+    const after = await inventory('e2eother');
+    expect(after.domains).toEqual(before.domains);
+  });
+
   it('a second lab up changes nothing and is fast', async () => {
     const r = await lab(['up', '-f', file, '--debug']);
     timings.noopUp = r.ms;
