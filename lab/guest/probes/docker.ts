@@ -77,18 +77,20 @@ export async function dockerRunCheck(
   localImageTar: string,
 ): Promise<{ ok: boolean; imported: boolean; detail: string }> {
   let imported = false;
+  // Generous timeouts: on an emulated guest sharing a busy host, one docker CLI call
+  // took over 30 s (measured with six TCG guests on two cores).
   const inspect = await exec.exec([...DOCKER, 'image', 'inspect', '--format', '{{.Id}}', LOCAL_IMAGE], {
-    timeoutMs: 30_000,
+    timeoutMs: 180_000,
   });
   if (inspect.code !== 0) {
-    const imp = await exec.exec([...DOCKER, 'import', localImageTar, LOCAL_IMAGE], { timeoutMs: 120_000 });
+    const imp = await exec.exec([...DOCKER, 'import', localImageTar, LOCAL_IMAGE], { timeoutMs: 300_000 });
     if (imp.code !== 0)
       return { ok: false, imported, detail: `docker import ${localImageTar}: ${failure(imp)}` };
     imported = true;
   }
   // The first run takes about 10 s under TCG (FINDINGS §5).
   const run = await exec.exec([...DOCKER, 'run', '--rm', LOCAL_IMAGE, 'echo', RUN_MARKER], {
-    timeoutMs: 180_000,
+    timeoutMs: 300_000,
   });
   if (run.code !== 0) return { ok: false, imported, detail: `docker run: ${failure(run)}` };
   if (!run.stdout.split('\n').some((l) => l.trim() === RUN_MARKER)) {
