@@ -6,7 +6,7 @@ import { HostError, LabError, NodeError, describeError } from '../errors.js';
 import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
-import { dockerRunCheck } from '../guest/probes/docker.js';
+import { LOCAL_IMAGE, dockerRunCheck } from '../guest/probes/docker.js';
 import { etcdGet, etcdPut, probeEtcd } from '../guest/probes/etcd.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
 import { overlaps, parseCidr } from '../plan/ipv4.js';
@@ -364,9 +364,11 @@ async function convergeNode(
       step = 'services';
       ev('services', 'start');
       const health = await waitHealthy(session, d.node, times.servicesMs, ctx.signal);
+      // Run a container once per boot of a node, and again whenever the check never
+      // passed (its image was not imported): a failed check is retried by the next up.
       const fresh = plan.actions.includes('start');
       const tar = d.node.template.services.docker?.localImage;
-      if (fresh && d.node.services.includes('docker') && tar) {
+      if (d.node.services.includes('docker') && tar && (fresh || !(await localImagePresent(session)))) {
         const ok = await dockerRunCheck(session, tar);
         if (!ok.ok) throw new NodeError(name, 'services', `docker could not run a container: ${ok.detail}`);
       }
@@ -391,6 +393,17 @@ async function convergeNode(
     ev(failedStep, 'fail', message);
     return { node: name, ok: false, actions: plan.actions, failedStep, error: message };
   }
+}
+
+/** Is the run check's image already imported? (Engine API, no guest process.) */
+async function localImagePresent(session: GuestSession): Promise<boolean> {
+  const r = await session
+    .http(
+      { socket: '/var/run/docker.sock' },
+      { method: 'GET', path: `/images/${LOCAL_IMAGE}/json`, timeoutMs: 30_000 },
+    )
+    .catch(() => undefined);
+  return r?.status === 200;
 }
 
 /** Waits until every requested service of the node answers healthy. */
