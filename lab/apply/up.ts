@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { HostError, LabError, NodeError, describeError } from '../errors.js';
+import { NODE_STEPS } from '../events.js';
 import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
@@ -389,7 +390,9 @@ async function convergeNode(
   } catch (err) {
     const message =
       err instanceof NodeError ? err.message.replace(`${name}: ${err.step}: `, '') : describeError(err);
-    const failedStep = err instanceof NodeError ? err.step : step;
+    // The phase lab was in; a lower layer's step (exec, http) goes into the message.
+    const failedStep =
+      err instanceof NodeError && (NODE_STEPS as readonly string[]).includes(err.step) ? err.step : step;
     ev(failedStep, 'fail', message);
     return { node: name, ok: false, actions: plan.actions, failedStep, error: message };
   }
