@@ -45,8 +45,9 @@ const lab = async (...args: string[]) => {
 };
 
 /** The same checks lab up makes, by hand over OpenSSH: etcd healthy with a leader, docker answers. */
-async function healthy(ip: string): Promise<boolean> {
-  const ssh = ['-F', labDir.sshConfigFile, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', ip];
+async function healthy(node: string): Promise<boolean> {
+  // By node name: the lab's ssh_config pins each node's host key under that name.
+  const ssh = ['-F', labDir.sshConfigFile, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', node];
   const etcd = await execa(
     'ssh',
     [...ssh, 'env', 'ETCDCTL_API=3', 'etcdctl', 'endpoint', 'status', '-w', 'json'],
@@ -106,10 +107,10 @@ async function baseline(): Promise<{ prepMs: number; bootMs: number }> {
   const prepMs = performance.now() - t0;
   const t1 = performance.now();
   for (const n of nodes) await virsh('start', n.domain);
-  const pending = new Set(nodes.map((n) => n.ip));
+  const pending = new Set(nodes.map((n) => n.name));
   let wait = 500;
   while (pending.size > 0) {
-    for (const ip of [...pending]) if (await healthy(ip)) pending.delete(ip);
+    for (const name of [...pending]) if (await healthy(name)) pending.delete(name);
     if (pending.size === 0) break;
     if (performance.now() - t1 > 20 * 60_000) throw new Error('baseline never became healthy');
     await new Promise((r) => setTimeout(r, wait));
