@@ -44,22 +44,60 @@ const lab = async (...args: string[]) => {
   return performance.now() - t0;
 };
 
-/** The same checks lab up makes, by hand over OpenSSH: etcd healthy with a leader, docker answers. */
+/** The same checks lab up makes, by hand over OpenSSH: etcd has a leader, docker answers. */
 async function healthy(node: string): Promise<boolean> {
   // By node name: the lab's ssh_config pins each node's host key under that name.
   const ssh = ['-F', labDir.sshConfigFile, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3', node];
   const etcd = await execa(
     'ssh',
     [...ssh, 'env', 'ETCDCTL_API=3', 'etcdctl', 'endpoint', 'status', '-w', 'json'],
-    { reject: false, stdin: 'ignore' },
+    {
+      reject: false,
+      stdin: 'ignore',
+    },
   );
   if (etcd.exitCode !== 0 || !/"leader":\s*[1-9]/.test(String(etcd.stdout))) return false;
   const docker = await execa(
     'ssh',
     [...ssh, 'sudo', '-n', 'docker', 'info', '--format', '{{.ServerVersion}}'],
-    { reject: false, stdin: 'ignore' },
+    {
+      reject: false,
+      stdin: 'ignore',
+    },
   );
   return docker.exitCode === 0;
+}
+
+/** What lab up checks once nodes are healthy: a container runs on each, a write replicates. */
+async function finalChecks(): Promise<void> {
+  const ssh = (node: string, ...argv: string[]) =>
+    execa('ssh', ['-F', labDir.sshConfigFile, '-o', 'BatchMode=yes', node, ...argv], { stdin: 'ignore' });
+  await Promise.all(
+    nodes.map(async (n) => {
+      await ssh(
+        n.name,
+        'sudo',
+        '-n',
+        'docker',
+        'import',
+        '/usr/share/lab/busybox-rootfs.tar',
+        'lab/busybox:local',
+      );
+      const r = await ssh(n.name, 'sudo', '-n', 'docker', 'run', '--rm', 'lab/busybox:local', 'echo', 'ok');
+      if (String(r.stdout).trim() !== 'ok') throw new Error(`docker run on ${n.name}: ${String(r.stdout)}`);
+    }),
+  );
+  await ssh(nodes[0]!.name, 'env', 'ETCDCTL_API=3', 'etcdctl', 'put', '/message', 'hello');
+  const got = await ssh(
+    nodes[1]!.name,
+    'env',
+    'ETCDCTL_API=3',
+    'etcdctl',
+    'get',
+    '--print-value-only',
+    '/message',
+  );
+  if (String(got.stdout).trim() !== 'hello') throw new Error('etcd write did not replicate');
 }
 
 async function baseline(): Promise<{ prepMs: number; bootMs: number }> {
@@ -116,6 +154,7 @@ async function baseline(): Promise<{ prepMs: number; bootMs: number }> {
     await new Promise((r) => setTimeout(r, wait));
     wait = Math.min(wait * 1.5, 3000);
   }
+  await finalChecks();
   const bootMs = performance.now() - t1;
   for (const n of nodes) {
     await virsh('destroy', n.domain);
