@@ -3,7 +3,7 @@ import { GuestSession } from '../guest/ssh.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
 import { mapLimit, sshTargetFor, type LabContext } from './context.js';
-import { findOwnedDomains } from './observe.js';
+import type { LabSpec, NodeSpec } from '../plan/model.js';
 
 export interface NodeStatus {
   name: string;
@@ -14,6 +14,10 @@ export interface NodeStatus {
   etcd: NodeHealth['etcd'] | null;
   docker: NodeHealth['docker'] | null;
   fleet: NodeHealth['fleet'] | null;
+  /** `/proc/loadavg`'s 1, 5 and 15 minute averages, `0.52 0.58 0.59`. */
+  load: string | null;
+  /** From `/proc/meminfo`. */
+  memory: { totalMiB: number; availableMiB: number } | null;
   lastError: string | null;
 }
 
@@ -25,28 +29,68 @@ export interface LabStatus {
     etcdLeader: string | null;
     etcdMembers: number | null;
     quorum: boolean | null;
+    /** The nodes that share a machine-id with another node, sorted by id then name. */
     duplicateMachineIds: string[];
   };
 }
 
-/** One look at every node: libvirt state, then SSH probes of the running ones, in parallel. */
+/** A node known only by its libvirt state: nothing probed. */
+export function emptyNodeStatus(node: NodeSpec, state: string): NodeStatus {
+  return {
+    name: node.name,
+    domain: node.domain,
+    state,
+    ip: node.ip,
+    machineId: null,
+    etcd: null,
+    docker: null,
+    fleet: null,
+    load: null,
+    memory: null,
+    lastError: null,
+  };
+}
+
+/** A node's status from one probe of it. */
+export function nodeStatusFrom(node: NodeSpec, state: string, h: NodeHealth): NodeStatus {
+  return {
+    ...emptyNodeStatus(node, state),
+    machineId: h.machineId ?? null,
+    etcd: h.etcd ?? null,
+    docker: h.docker ?? null,
+    fleet: h.fleet ?? null,
+    load: h.load ?? null,
+    memory: h.memory ?? null,
+    lastError: h.lastError ?? null,
+  };
+}
+
+/** The lab-wide verdict from the nodes' last looks: etcd leader, members, quorum, cloned ids. Pure. */
+export function clusterVerdict(lab: LabSpec, nodes: readonly NodeStatus[]): LabStatus['cluster'] {
+  const etcdNodes = nodes.filter((n) => n.etcd && (n.etcd.state === 'leader' || n.etcd.state === 'follower'));
+  const leader = nodes.find((n) => n.etcd?.state === 'leader');
+  const expected = lab.nodes.filter((n) => n.services.includes('etcd')).length;
+  const dups = findDuplicateMachineIds(
+    new Map(nodes.filter((n) => n.machineId).map((n) => [n.name, n.machineId!])),
+  );
+  return {
+    etcdLeader: leader?.name ?? null,
+    etcdMembers: etcdNodes.length ? Math.max(...etcdNodes.map((n) => n.etcd!.members ?? 0)) : null,
+    quorum: expected ? etcdNodes.length > expected / 2 && leader !== undefined : null,
+    duplicateMachineIds: [...dups.values()].flat(),
+  };
+}
+
+/**
+ * One look at every node: libvirt states (one `virsh list`), then SSH probes of the running
+ * ones, in parallel. Nodes are found by domain name here: a foreign domain of that name
+ * cannot pass the probe, as its host key would not be the one the lab pinned.
+ */
 export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } = {}): Promise<LabStatus> {
-  const owned = new Map((await findOwnedDomains(ctx)).map((d) => [d.node, d]));
-  const secret = await ctx.dir.secret(false);
+  const [states, secret] = await Promise.all([ctx.virsh.listDomainStates(), ctx.dir.secret(false)]);
   const nodes = await mapLimit(ctx.lab.nodes, 16, async (node): Promise<NodeStatus> => {
-    const dom = owned.get(node.name);
-    const base: NodeStatus = {
-      name: node.name,
-      domain: node.domain,
-      state: dom?.state ?? 'missing',
-      ip: node.ip,
-      machineId: null,
-      etcd: null,
-      docker: null,
-      fleet: null,
-      lastError: null,
-    };
-    if (dom?.state !== 'running') return base;
+    const base = emptyNodeStatus(node, states.get(node.domain) ?? 'missing');
+    if (base.state !== 'running') return base;
     if (!secret) return { ...base, lastError: 'the lab folder (keys) is missing: run lab up to recreate it' };
     try {
       const session = await GuestSession.connect(sshTargetFor(ctx.lab, node, secret), {
@@ -58,14 +102,7 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
           fleet: 'fleet' in node.template.services,
           load: true,
         });
-        return {
-          ...base,
-          machineId: h.machineId ?? null,
-          etcd: h.etcd ?? null,
-          docker: h.docker ?? null,
-          fleet: h.fleet ?? null,
-          lastError: h.lastError ?? null,
-        };
+        return nodeStatusFrom(node, base.state, h);
       } finally {
         session.close();
       }
@@ -73,21 +110,5 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
       return { ...base, lastError: `unreachable: ${describeError(err)}` };
     }
   });
-  const etcdNodes = nodes.filter((n) => n.etcd && (n.etcd.state === 'leader' || n.etcd.state === 'follower'));
-  const leader = nodes.find((n) => n.etcd?.state === 'leader');
-  const expected = ctx.lab.nodes.filter((n) => n.services.includes('etcd')).length;
-  const dups = findDuplicateMachineIds(
-    new Map(nodes.filter((n) => n.machineId).map((n) => [n.name, n.machineId!])),
-  );
-  return {
-    lab: ctx.lab.name,
-    uri: ctx.virsh.uri,
-    nodes,
-    cluster: {
-      etcdLeader: leader?.name ?? null,
-      etcdMembers: etcdNodes.length ? Math.max(...etcdNodes.map((n) => n.etcd!.members ?? 0)) : null,
-      quorum: expected ? etcdNodes.length > expected / 2 && leader !== undefined : null,
-      duplicateMachineIds: [...dups.keys()],
-    },
-  };
+  return { lab: ctx.lab.name, uri: ctx.virsh.uri, nodes, cluster: clusterVerdict(ctx.lab, nodes) };
 }

@@ -93,6 +93,11 @@ export class Virsh {
       .filter(Boolean);
   }
 
+  /** Every domain's name and state in one call (`virsh list --all`). */
+  async listDomainStates(): Promise<Map<string, DomainState>> {
+    return parseDomainList((await this.virsh(['list', '--all'])).stdout);
+  }
+
   async dumpXml(name: string): Promise<string | undefined> {
     const r = await this.virsh(['dumpxml', '--inactive', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout : undefined;
@@ -182,4 +187,17 @@ export class Virsh {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Parses `virsh list --all`: a header, a dashed rule, then `Id Name State` rows whose Id is
+ * `-` for inactive domains and whose state may have a space (`shut off`). Pure.
+ */
+export function parseDomainList(stdout: string): Map<string, DomainState> {
+  const out = new Map<string, DomainState>();
+  for (const line of stdout.split('\n')) {
+    const m = /^\s*(?:\d+|-)\s+(\S+)\s+(\S.*?)\s*$/.exec(line);
+    if (m) out.set(m[1]!, m[2] as DomainState);
+  }
+  return out;
 }

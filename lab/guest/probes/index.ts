@@ -31,6 +31,8 @@ export interface NodeHealth {
   fleet: FleetHealth | 'absent';
   /** `/proc/loadavg`'s 1, 5 and 15 minute averages: `0.52 0.58 0.59`. */
   load?: string;
+  /** From `/proc/meminfo`: MemTotal and MemAvailable. */
+  memory?: { totalMiB: number; availableMiB: number };
   /** Every failure of this look, `probe: message`, joined with `; `. */
   lastError?: string;
 }
@@ -42,7 +44,7 @@ export interface ProbeNodeOptions {
   localImage?: string;
   /** Whether the image has fleet at all (its template says); without it fleet is `absent`, unprobed. */
   fleet?: boolean;
-  /** Also read the guest's load average (for `lab status`). */
+  /** Also read the guest's load average and memory (for `lab status`). */
   load?: boolean;
 }
 
@@ -50,6 +52,18 @@ export interface ProbeNodeOptions {
 export function parseLoadAvg(stdout: string): string | undefined {
   const m = /^(\d+\.\d+) (\d+\.\d+) (\d+\.\d+) /.exec(stdout);
   return m ? `${m[1]} ${m[2]} ${m[3]}` : undefined;
+}
+
+/** MemTotal and MemAvailable from `/proc/meminfo`, in MiB, or undefined. Pure. */
+export function parseMemInfo(text: string): { totalMiB: number; availableMiB: number } | undefined {
+  const kib = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const total = kib('MemTotal');
+  const available = kib('MemAvailable');
+  if (total === undefined || available === undefined) return undefined;
+  return { totalMiB: Math.round(total / 1024), availableMiB: Math.round(available / 1024) };
 }
 
 /** Runs the probes for the requested services at once, over one connection. Never throws. */
@@ -81,9 +95,12 @@ export async function probeNode(exec: Exec, options: ProbeNodeOptions): Promise<
     options.fleet === false ? ('absent' as const) : attempt('fleet', () => probeFleet(exec)),
     options.load === false
       ? undefined
-      : attempt('load', async () =>
-          parseLoadAvg((await exec.exec(['cat', '/proc/loadavg'], { timeoutMs: 10_000 })).stdout),
-        ),
+      : attempt('load', async () => {
+          const { stdout } = await exec.exec(['cat', '/proc/loadavg', '/proc/meminfo'], {
+            timeoutMs: 10_000,
+          });
+          return { load: parseLoadAvg(stdout), memory: parseMemInfo(stdout) };
+        }),
   ]);
   if (etcd?.error && etcd.state !== 'leader' && etcd.state !== 'follower') errors.push(`etcd: ${etcd.error}`);
   if (docker?.error && docker.state !== 'up') errors.push(`docker: ${docker.error}`);
@@ -101,7 +118,8 @@ export async function probeNode(exec: Exec, options: ProbeNodeOptions): Promise<
       units: [],
       error: errors.find((e) => e.startsWith('fleet: '))?.slice(7) ?? 'failed',
     },
-    ...(load !== undefined ? { load } : {}),
+    ...(load?.load !== undefined ? { load: load.load } : {}),
+    ...(load?.memory !== undefined ? { memory: load.memory } : {}),
     ...(errors.length ? { lastError: errors.join('; ') } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NodeError } from '../../../lab/errors.js';
-import { parseLoadAvg, probeNode } from '../../../lab/guest/probes/index.js';
+import { parseLoadAvg, parseMemInfo, probeNode } from '../../../lab/guest/probes/index.js';
 import { fakeExec } from './fake-exec.js';
 
 const ETCDCTL =
@@ -18,7 +18,10 @@ const healthy = {
     stdout: '{"ServerVersion":"20.10.24+dfsg1","ContainersRunning":0}\n',
   },
   'sh -c command -v fleetctl': { code: 1 },
-  'cat /proc/loadavg': { stdout: '0.52 0.58 0.59 1/123 4567\n' },
+  'cat /proc/loadavg /proc/meminfo': {
+    stdout:
+      '0.52 0.58 0.59 1/123 4567\nMemTotal:         998012 kB\nMemFree:  100 kB\nMemAvailable:     612345 kB\n',
+  },
 };
 
 describe('probeNode', () => {
@@ -39,6 +42,7 @@ describe('probeNode', () => {
       docker: { state: 'up', version: '20.10.24+dfsg1', containersRunning: 0 },
       fleet: 'absent',
       load: '0.52 0.58 0.59',
+      memory: { totalMiB: 975, availableMiB: 598 },
     });
   });
 
@@ -100,5 +104,19 @@ describe('parseLoadAvg', () => {
     ['', undefined],
   ])('%j -> %j', (out, load) => {
     expect(parseLoadAvg(out)).toBe(load);
+  });
+});
+
+describe('parseMemInfo', () => {
+  it('reads MemTotal and MemAvailable in MiB', () => {
+    expect(parseMemInfo('MemTotal:        2048000 kB\nMemFree: 1 kB\nMemAvailable:    1024000 kB\n')).toEqual(
+      {
+        totalMiB: 2000,
+        availableMiB: 1000,
+      },
+    );
+  });
+  it('is undefined when a field is missing (old kernels lack MemAvailable)', () => {
+    expect(parseMemInfo('MemTotal:        2048000 kB\n')).toBeUndefined();
   });
 });
