@@ -1,24 +1,90 @@
 import { labContext } from '../../lab/apply/context.js';
+import { StatusMonitor, labStatusOf } from '../../lab/apply/monitor.js';
 import { status, type LabStatus } from '../../lab/apply/status.js';
 import { ignoreEvents } from '../../lab/events.js';
+import { sleep } from '../../lab/guest/wait.js';
 import { loadLab } from '../../lab/load.js';
-import { labfilePath, parseFlags } from '../args.js';
+import { labfilePath, parseFlags, UsageError } from '../args.js';
 import { table } from '../output.js';
 
-const HELP = `Usage: lab status [-f Labfile.yaml] [--json]
+const HELP = `Usage: lab status [-f Labfile.yaml] [--json] [--watch] [--interval SECONDS] [--table]
 
-Every node: domain state, IP, machine-id, etcd role and health, docker, fleet.
+Every node: domain state, IP, machine-id, etcd role and term, docker, fleet, load and
+memory, and a cluster verdict (etcd quorum, members, leader, duplicate machine-ids).
+
+In a terminal it is a live screen, refreshed every --interval seconds over one kept-open
+SSH connection per node:  j/k or arrows select a node,  enter  details (journal, failed
+units, addresses, disk),  s  a shell on it,  r  refresh now,  q  quit.
+When stdout is not a terminal, or with --json, it prints one JSON document instead.
+
 Options:
-  --json   one JSON document on stdout (a stable contract for scripts)
+  --json            one JSON document on stdout (a stable contract for scripts)
+  --watch           with --json: a JSON document per refresh, one per line, until interrupted
+  --interval SECS   refresh period of the live screen and of --watch (default 3)
+  --table           one plain text table, then exit
+
+Examples:
+  lab status
+  lab status --json | jq '.cluster.etcdLeader'
+  lab status --json --watch --interval 5
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
+  const flags = parseFlags(
+    argv,
+    {
+      json: { type: 'boolean' },
+      watch: { type: 'boolean' },
+      table: { type: 'boolean' },
+      interval: { type: 'string' },
+    },
+    HELP,
+    false,
+  );
   if (!flags) return 0;
+  const intervalS = Number(flags.values.interval ?? 3);
+  if (!Number.isFinite(intervalS) || intervalS < 0.5 || intervalS > 3600)
+    throw new UsageError(`--interval ${flags.values.interval}: expected seconds between 0.5 and 3600`);
   const { lab } = loadLab(labfilePath(flags.values.file));
-  const s = await status(labContext(lab, ignoreEvents));
-  if (flags.values.json) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-  else process.stdout.write(render(s));
+  const ctx = labContext(lab, ignoreEvents);
+  const intervalMs = intervalS * 1000;
+
+  if (flags.values.watch) return watch(new StatusMonitor(ctx, { intervalMs }));
+  const live = process.stdout.isTTY && process.stdin.isTTY && !flags.values.json && !flags.values.table;
+  if (live) {
+    const { runStatusScreen } = await import('../status-screen.js');
+    return runStatusScreen(new StatusMonitor(ctx, { intervalMs }));
+  }
+  const s = await status(ctx);
+  if (flags.values.table) process.stdout.write(render(s));
+  else process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+  return 0;
+}
+
+/** JSON lines: a document after each complete round, until SIGINT/SIGTERM. */
+async function watch(monitor: StatusMonitor): Promise<number> {
+  let stop = false;
+  const onSignal = () => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  await monitor.start();
+  try {
+    while (!stop) {
+      const t0 = Date.now();
+      await monitor.round();
+      process.stdout.write(
+        `${JSON.stringify({ time: new Date().toISOString(), ...labStatusOf(monitor.snapshot()) })}\n`,
+      );
+      const wait = monitor.intervalMs - (Date.now() - t0);
+      for (let left = wait; left > 0 && !stop; left -= 200) await sleep(Math.min(200, left));
+    }
+  } finally {
+    monitor.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   return 0;
 }
 
@@ -32,7 +98,7 @@ function render(s: LabStatus): string {
       n.machineId?.slice(0, 12) ?? '-',
       n.etcd ? `${n.etcd.state}${n.etcd.raftTerm ? ` (term ${n.etcd.raftTerm})` : ''}` : '-',
       n.docker ? `${n.docker.state}${n.docker.version ? ` ${n.docker.version}` : ''}` : '-',
-      n.fleet === null ? '-' : typeof n.fleet === 'string' ? n.fleet : 'present',
+      n.fleet === null ? '-' : typeof n.fleet === 'string' ? n.fleet : `${n.fleet.machines.length} machines`,
     ]);
   }
   let out = `lab ${s.lab} on ${s.uri}\n` + table(rows);
@@ -40,7 +106,7 @@ function render(s: LabStatus): string {
   if (c.etcdMembers !== null)
     out += `etcd: ${c.quorum ? 'quorum' : 'NO QUORUM'}, ${c.etcdMembers} members, leader ${c.etcdLeader ?? 'none'}\n`;
   if (c.duplicateMachineIds.length)
-    out += `warning: duplicate machine-ids: ${c.duplicateMachineIds.join(', ')}\n`;
+    out += `warning: nodes share a machine-id (cloned image?): ${c.duplicateMachineIds.join(', ')}\n`;
   for (const n of s.nodes.filter((x) => x.lastError)) out += `${n.name}: ${n.lastError}\n`;
   return out;
 }

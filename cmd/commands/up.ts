@@ -10,6 +10,8 @@ Creates the lab, or converges it to the Labfile: fetches or builds images into t
 cache, makes a copy-on-write overlay, a seed and a libvirt domain per node (in
 parallel), starts them, then waits until every node answers SSH (host key pinned)
 and its services are healthy. A re-run on a healthy lab changes nothing.
+In a terminal, progress is a live per-node view; otherwise (pipes, CI, --debug) it is
+one timestamped line per node and step on stderr.
 Exit 0 when all is healthy, 1 naming the node, step and cause otherwise.
 
 Options:
@@ -28,8 +30,27 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const ctx = labContext(lab, plainEventPrinter({ debug: Boolean(flags.values.debug) }), controller.signal);
-  const result = await up(ctx);
+  const debug = Boolean(flags.values.debug);
+  // A live per-node view when a person watches (stderr is a terminal); plain timestamped
+  // lines for pipes, CI logs and --debug. ink is loaded only for the live view.
+  const live = process.stderr.isTTY && !debug && !process.env.CI;
+  const view = live
+    ? (await import('../../lab/ui/up/UpView.js')).mountUpView(
+        lab.nodes.map((n) => n.name),
+        !process.env.NO_COLOR,
+      )
+    : undefined;
+  const ctx = labContext(
+    lab,
+    view ? (e) => view.onEvent(e) : plainEventPrinter({ debug }),
+    controller.signal,
+  );
+  let result: UpResult;
+  try {
+    result = await up(ctx);
+  } finally {
+    await view?.finish();
+  }
   if (flags.values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(summary(result));
   if (controller.signal.aborted) return 130;
