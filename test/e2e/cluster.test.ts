@@ -1,7 +1,18 @@
 // The classic walkthrough, for real: three TCG guests on a bridge in the harness's
 // network namespace, etcd + docker, pinned SSH host keys, then failover and teardown.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, inventory, lab, statusJson, virsh, writeLabfile, type StatusJson } from './helpers.js';
+import {
+  LAB,
+  Terminal,
+  eventually,
+  inventory,
+  lab,
+  screenRow,
+  statusJson,
+  virsh,
+  writeLabfile,
+  type StatusJson,
+} from './helpers.js';
 
 const NAME = 'e2e3';
 const file = writeLabfile(`name: ${NAME}
@@ -22,6 +33,7 @@ nodes:
 `);
 
 let before: Awaited<ReturnType<typeof inventory>>;
+let terminal: Terminal | undefined;
 const timings: Record<string, number> = {};
 
 describe('a 3-node etcd + docker lab on a bridge', () => {
@@ -29,6 +41,7 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     before = await inventory(NAME);
   });
   afterAll(async () => {
+    await terminal?.close();
     // Leave nothing behind even when a test failed half-way.
     await lab(['down', '-f', file]);
     process.stderr.write(
@@ -135,7 +148,27 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     expect(mutating).toEqual([]);
   });
 
-  it('virsh destroy of the etcd leader: status shows the node down and a new leader', async () => {
+  it('lab status in a real terminal (tmux) draws every node and the etcd leader', async () => {
+    terminal = await Terminal.open(['node', LAB, 'status', '-f', file, '--interval', '2']);
+    const t = terminal;
+    const leader = first.cluster.etcdLeader!;
+    const screen = await eventually(
+      async () => {
+        const text = await t.screen();
+        const rows = ['coreos1', 'coreos2', 'coreos3'].map((n) => screenRow(text, n));
+        return rows.every((r) => r && /running/.test(r) && /\b(leader|follower)\b/.test(r))
+          ? text
+          : undefined;
+      },
+      60_000,
+      500,
+    );
+    expect(screenRow(screen, leader)).toMatch(/\bleader\b/);
+    expect(screen).toMatch(/TCG|KVM/);
+    expect(screen).toMatch(/\bq\b.*quit/i);
+  });
+
+  it('virsh destroy of the etcd leader: status --json and the live screen show the node down and a new leader; q exits 0', async () => {
     const leader = first.cluster.etcdLeader!;
     const t0 = performance.now();
     await virsh(['destroy', `${NAME}-${leader}`]);
@@ -146,6 +179,26 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     timings.failover = performance.now() - t0;
     expect(after.nodes.find((n) => n.name === leader)!.state).toBe('shut off');
     expect(after.cluster.quorum).toBe(true);
+
+    // The screen follows within a refresh or two of the JSON view (interval 2 s).
+    const t = terminal!;
+    const t1 = performance.now();
+    const screen = await eventually(
+      async () => {
+        const text = await t.screen();
+        const down = screenRow(text, leader);
+        const newLeader = ['coreos1', 'coreos2', 'coreos3'].find(
+          (n) => n !== leader && /\bleader\b/.test(screenRow(text, n) ?? ''),
+        );
+        return down && /shut off/.test(down) && newLeader ? text : undefined;
+      },
+      30_000,
+      500,
+    );
+    timings.screenFollows = performance.now() - t1;
+    expect(screenRow(screen, after.cluster.etcdLeader!)).toMatch(/\bleader\b/);
+    await t.keys('q');
+    expect(await eventually(() => t.exitStatus(), 10_000, 200)).toBe(0);
   });
 
   it('lab up brings back exactly the destroyed node, with the same identity', async () => {

@@ -110,3 +110,64 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * A real terminal for the live screen: a private tmux server (its own socket, no user
+ * config) running one command in a detached session. The pane stays after the command
+ * exits, so its exit status can be read; `close` kills only this server.
+ */
+export class Terminal {
+  private readonly socket = `lab-e2e-${process.pid}`;
+  private constructor(private readonly session: string) {}
+
+  static async open(argv: string[], size = { columns: 150, rows: 40 }): Promise<Terminal> {
+    const t = new Terminal('main');
+    // More than one argument: tmux runs argv directly, without a shell.
+    await t.tmux([
+      'new-session',
+      '-d',
+      '-s',
+      t.session,
+      '-x',
+      String(size.columns),
+      '-y',
+      String(size.rows),
+      ...argv,
+    ]);
+    await t.tmux(['set-option', '-t', t.session, 'remain-on-exit', 'on']);
+    return t;
+  }
+
+  private async tmux(args: string[]): Promise<string> {
+    const r = await execa('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], { stdin: 'ignore' });
+    return String(r.stdout);
+  }
+
+  /** What the terminal shows now, as text. */
+  screen(): Promise<string> {
+    return this.tmux(['capture-pane', '-p', '-t', this.session]);
+  }
+
+  async keys(...keys: string[]): Promise<void> {
+    await this.tmux(['send-keys', '-t', this.session, ...keys]);
+  }
+
+  /** The command's exit status once it has exited, else undefined. */
+  async exitStatus(): Promise<number | undefined> {
+    const [dead, status] = (
+      await this.tmux(['display-message', '-p', '-t', this.session, '#{pane_dead} #{pane_dead_status}'])
+    )
+      .trim()
+      .split(' ');
+    return dead === '1' ? Number(status) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await execa('tmux', ['-L', this.socket, 'kill-server'], { reject: false, stdin: 'ignore' });
+  }
+}
+
+/** The table row of `node` on a captured screen (a selection marker may precede the name). */
+export function screenRow(screen: string, node: string): string | undefined {
+  return screen.split('\n').find((l) => new RegExp(`^[\\s>▶*]*${node}\\s`).test(l));
+}
