@@ -25,7 +25,7 @@ case ${1:-up} in
     bash "$HARNESS/build-image.sh"
     bash "$HARNESS/labns.sh" up
     in_ns up -f Labfile.example.yaml
-    in_ns status -f Labfile.example.yaml
+    in_ns status --table -f Labfile.example.yaml
     echo "next: scripts/demo.sh lab ssh coreos2 -- etcdctl get /message   |   scripts/demo.sh down"
     ;;
   lab) shift; in_ns "$@" ;;
