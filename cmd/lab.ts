@@ -81,6 +81,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
+  if (name === '__agent') {
+    // The per-lab connection agent (lab/guest/agent.ts), started by lab itself; not for users.
+    const { runAgent } = await import('../lab/guest/agent.js');
+    await runAgent(rest[0] ?? '', Number(rest[1] ?? 600) * 1000);
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
     process.stderr.write(`lab: unknown command "${name}"\n\n${USAGE}`);

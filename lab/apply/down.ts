@@ -1,3 +1,4 @@
+import { stopAgent } from '../guest/agent.js';
 import { mapLimit, type LabContext } from './context.js';
 import { findOwnedDomains } from './observe.js';
 
@@ -37,6 +38,8 @@ export async function down(ctx: LabContext, opts: { keepDisks: boolean }): Promi
       network = name;
     }
   }
+  // The connection agent holds connections to nodes that are gone now.
+  await stopAgent(ctx.dir.private);
   if (!opts.keepDisks) await ctx.dir.remove();
   return { domains: owned.map((d) => d.name), ...(network ? { network } : {}), keptDisks: opts.keepDisks };
 }

@@ -239,6 +239,7 @@ export class StatusMonitor implements StatusSource {
       if (!slot.session) {
         const session = await GuestSession.connect(sshTargetFor(this.ctx.lab, slot.spec, this.secret), {
           timeoutMs,
+          keepaliveMs: 3000,
         });
         if (this.stopped) return session.close();
         slot.session = session;

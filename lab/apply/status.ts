@@ -1,4 +1,5 @@
 import { describeError } from '../errors.js';
+import { AgentClient, type GuestLink } from '../guest/agent.js';
 import { GuestSession } from '../guest/ssh.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
@@ -88,27 +89,40 @@ export function clusterVerdict(lab: LabSpec, nodes: readonly NodeStatus[]): LabS
  */
 export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } = {}): Promise<LabStatus> {
   const [states, secret] = await Promise.all([ctx.virsh.listDomainStates(), ctx.dir.secret(false)]);
-  const nodes = await mapLimit(ctx.lab.nodes, 16, async (node): Promise<NodeStatus> => {
-    const base = emptyNodeStatus(node, states.get(node.domain) ?? 'missing');
-    if (base.state !== 'running') return base;
-    if (!secret) return { ...base, lastError: 'the lab folder (keys) is missing: run lab up to recreate it' };
-    try {
-      const session = await GuestSession.connect(sshTargetFor(ctx.lab, node, secret), {
-        timeoutMs: opts.probeTimeoutMs ?? 8000,
-      });
+  const timeoutMs = opts.probeTimeoutMs ?? 8000;
+  // Through the lab's connection agent when it runs (or can start): no handshake per look.
+  const agent = secret
+    ? await AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined)
+    : undefined;
+  try {
+    const nodes = await mapLimit(ctx.lab.nodes, 16, async (node): Promise<NodeStatus> => {
+      const base = emptyNodeStatus(node, states.get(node.domain) ?? 'missing');
+      if (base.state !== 'running') return base;
+      if (!secret)
+        return { ...base, lastError: 'the lab folder (keys) is missing: run lab up to recreate it' };
+      const target = sshTargetFor(ctx.lab, node, secret);
+      let link: GuestLink | undefined;
       try {
-        const h = await probeNode(session, {
+        if (agent) {
+          await agent.connect(target, timeoutMs);
+          link = agent.link(target);
+        } else {
+          link = await GuestSession.connect(target, { timeoutMs });
+        }
+        const h = await probeNode(link, {
           services: node.services,
           fleet: 'fleet' in node.template.services,
           load: true,
         });
         return nodeStatusFrom(node, base.state, h);
+      } catch (err) {
+        return { ...base, lastError: `unreachable: ${describeError(err)}` };
       } finally {
-        session.close();
+        link?.close();
       }
-    } catch (err) {
-      return { ...base, lastError: `unreachable: ${describeError(err)}` };
-    }
-  });
-  return { lab: ctx.lab.name, uri: ctx.virsh.uri, nodes, cluster: clusterVerdict(ctx.lab, nodes) };
+    });
+    return { lab: ctx.lab.name, uri: ctx.virsh.uri, nodes, cluster: clusterVerdict(ctx.lab, nodes) };
+  } finally {
+    agent?.close();
+  }
 }

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { HostError, LabError, NodeError, describeError } from '../errors.js';
 import { NODE_STEPS } from '../events.js';
+import { AgentClient, type GuestLink } from '../guest/agent.js';
 import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
@@ -243,8 +244,10 @@ export async function up(ctx: LabContext): Promise<UpResult> {
   await applyNetwork(ctx, plan);
   const times = deadlines(accel.type);
   // Healthy nodes keep their SSH connection for the cluster checks: a handshake with an
-  // emulated guest costs a second or more.
-  const sessions = new Map<string, GuestSession>();
+  // emulated guest costs a second or more. Nodes that were already running are reached
+  // through the lab's connection agent, which keeps connections open between commands.
+  const sessions = new Map<string, GuestLink>();
+  const agent = AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined);
   let results: NodeResult[];
   let cluster: UpResult['cluster'];
   try {
@@ -257,11 +260,18 @@ export async function up(ctx: LabContext): Promise<UpResult> {
         secret,
         times,
         sessions,
+        agent,
       ),
     );
     cluster = await checkCluster(ctx, desired, results, secret, sessions);
   } finally {
     for (const s of sessions.values()) s.close();
+    const a = await agent;
+    // The next command finds the agent already connected to every node that answered.
+    a?.warm(
+      desired.filter((d) => sessions.has(d.node.name)).map((d) => sshTargetFor(ctx.lab, d.node, secret)),
+    );
+    a?.close();
   }
   const changed = plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0);
   return {
@@ -295,7 +305,8 @@ async function convergeNode(
   images: Map<string, BaseImage>,
   secret: Buffer,
   times: { sshMs: number; servicesMs: number },
-  sessions: Map<string, GuestSession>,
+  sessions: Map<string, GuestLink>,
+  agentP: Promise<AgentClient | undefined>,
 ): Promise<NodeResult> {
   const name = d.node.name;
   const ev = (step: string, status: 'start' | 'done' | 'skip' | 'fail', detail?: string) =>
@@ -354,12 +365,23 @@ async function convergeNode(
     step = 'ssh';
     ev('ssh', 'start');
     const target = sshTargetFor(ctx.lab, d.node, secret);
-    const session = await waitForSsh(target, {
-      deadlineMs: times.sshMs,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    }).catch(async (err: unknown) => {
-      throw await withConsoleTail(err, d.paths.console);
-    });
+    // A node left running needs no wait for its boot: the agent's connection (kept from
+    // an earlier command) when it has or gets one, else the usual wait.
+    const agent = plan.actions.length === 0 ? await agentP : undefined;
+    const viaAgent = agent
+      ? await agent.connect(target, 20_000).then(
+          () => agent.link(target),
+          () => undefined,
+        )
+      : undefined;
+    const session: GuestLink =
+      viaAgent ??
+      (await waitForSsh(target, {
+        deadlineMs: times.sshMs,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      }).catch(async (err: unknown) => {
+        throw await withConsoleTail(err, d.paths.console);
+      }));
     ev('ssh', 'done');
     try {
       step = 'services';
@@ -399,7 +421,7 @@ async function convergeNode(
 }
 
 /** Is the run check's image already imported? (Engine API, no guest process.) */
-async function localImagePresent(session: GuestSession): Promise<boolean> {
+async function localImagePresent(session: GuestLink): Promise<boolean> {
   const r = await session
     .http(
       { socket: '/var/run/docker.sock' },
@@ -411,7 +433,7 @@ async function localImagePresent(session: GuestSession): Promise<boolean> {
 
 /** Waits until every requested service of the node answers healthy. */
 async function waitHealthy(
-  session: GuestSession,
+  session: GuestLink,
   node: NodeSpec,
   deadlineMs: number,
   signal?: AbortSignal,
@@ -471,7 +493,7 @@ async function checkCluster(
   desired: Desired[],
   results: NodeResult[],
   secret: Buffer,
-  open: Map<string, GuestSession>,
+  open: Map<string, GuestLink>,
 ): Promise<UpResult['cluster']> {
   const problems: string[] = [];
   const healthy = results.filter((r) => r.ok && r.health);
@@ -484,7 +506,7 @@ async function checkCluster(
     (d) => d.node.services.includes('etcd') && healthy.some((r) => r.node === d.node.name),
   );
   if (etcdNodes.length === 0) return cluster;
-  const sessions = await Promise.all(
+  const sessions: GuestLink[] = await Promise.all(
     etcdNodes.map((d) => {
       const kept = open.get(d.node.name);
       return kept

@@ -24,6 +24,11 @@ export interface SshTarget {
 
 export interface ConnectOptions {
   timeoutMs: number;
+  /**
+   * SSH keepalive period (default 10 s); after three unanswered ones the connection is
+   * closed. Kept-open connections use a shorter one, to notice a destroyed guest soon.
+   */
+  keepaliveMs?: number;
   signal?: AbortSignal;
 }
 
@@ -135,6 +140,11 @@ export class GuestSession {
     return this.target.node;
   }
 
+  /** False once the connection has closed, from either side. */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
   /**
    * Connects and authenticates with the lab's key only (no password, no keyboard-interactive,
    * no agent). The host key must equal `target.hostKey` byte for byte.
@@ -205,8 +215,8 @@ export class GuestSession {
           return sameKey(target.hostKey, presented);
         },
         readyTimeout: timeoutMs,
-        // A guest that is destroyed mid-command is noticed within about 30 s.
-        keepaliveInterval: 10_000,
+        // A guest that is destroyed mid-command is noticed within about 3 keepalives.
+        keepaliveInterval: options.keepaliveMs ?? 10_000,
         keepaliveCountMax: 3,
         ...(algorithms ? { algorithms: { serverHostKey: algorithms } } : {}),
       };

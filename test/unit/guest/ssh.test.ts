@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -6,6 +9,7 @@ import type { Connection, ServerChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NodeError } from '../../../lab/errors.js';
 import { hostKey, userKey } from '../../../lab/plan/identity.js';
+import { AgentClient, agentPaths, runAgent } from '../../../lab/guest/agent.js';
 import { GuestSession, HostKeyMismatchError, waitForSsh, type SshTarget } from '../../../lab/guest/ssh.js';
 
 const { Server, utils } = ssh2;
@@ -264,5 +268,72 @@ describe('waitForSsh', () => {
     expect(attempts).toEqual([1, 2, 3, 4]);
     expect(elapsed).toBeGreaterThanOrEqual(990);
     expect(elapsed).toBeLessThan(3000);
+  });
+});
+
+describe('the connection agent', () => {
+  let dir: string;
+  let agentDone: Promise<void>;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lab-agent-'));
+    agentDone = runAgent(agentPaths(dir).socket, 60_000);
+    // It listens once its pid file is written.
+    for (let i = 0; i < 100 && !existsSync(agentPaths(dir).pid); i++)
+      await new Promise((r) => setTimeout(r, 20));
+  });
+  afterAll(async () => {
+    rmSync(agentPaths(dir).socket, { force: true }); // the agent ends when its socket is gone
+    await agentDone;
+  });
+
+  it('listens on a 0600 socket and writes its pid (0600)', () => {
+    const { socket, pid } = agentPaths(dir);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(statSync(pid).mode & 0o777).toBe(0o600);
+    expect(readFileSync(pid, 'utf8').trim()).toBe(String(process.pid));
+  });
+
+  it('runs commands over one kept connection, shared by every client', async () => {
+    const before = connections.length;
+    for (let i = 0; i < 2; i++) {
+      const client = (await AgentClient.get(dir, { start: false }))!;
+      expect(client).toBeDefined();
+      const r = await client.link(target()).exec(['echo', 'a b']);
+      expect(r).toMatchObject({ stdout: 'a b\n', code: 0 });
+      const failed = await client.link(target()).exec(['sh', '-c', 'echo oops >&2; exit 3']);
+      expect(failed).toMatchObject({ stderr: 'oops\n', code: 3 });
+      client.close();
+    }
+    expect(connections.length - before).toBe(1);
+  });
+
+  it('keeps the host key pinned: another key is refused, with the node named', async () => {
+    const client = (await AgentClient.get(dir, { start: false }))!;
+    const other = hostKey(Buffer.alloc(32, 2), 't', 'n1').publicBlob;
+    await expect(client.connect(target({ hostKey: other }))).rejects.toThrow(
+      /n1: host key of 127\.0\.0\.1:\d+ does not match/,
+    );
+    client.close();
+  });
+
+  it('opens a connection again when the old one died (the guest rebooted), and the request goes through', async () => {
+    const client = (await AgentClient.get(dir, { start: false }))!;
+    await client.connect(target());
+    const before = connections.length;
+    for (const c of connections) c.end(); // the server side hangs up, as a rebooted guest resets it
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await client.link(target()).exec(['echo', 'a b']);
+    expect(r.stdout).toBe('a b\n');
+    expect(connections.length).toBe(before + 1);
+    client.close();
+  });
+
+  it('LAB_AGENT=0 turns it off: callers connect on their own', async () => {
+    vi.stubEnv('LAB_AGENT', '0');
+    try {
+      expect(await AgentClient.get(dir, { start: false })).toBeUndefined();
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
