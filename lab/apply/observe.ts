@@ -33,19 +33,18 @@ export async function observeNodes(
   ctx: LabContext,
   paths: Map<string, { disk: string; seed?: string; fwcfg?: string }>,
 ): Promise<Map<string, ObservedNode>> {
-  const existing = new Set(await ctx.virsh.listDomains());
+  const states = await ctx.virsh.listDomainStates();
   const entries = await mapLimit(ctx.lab.nodes, 8, async (node): Promise<[string, ObservedNode]> => {
     const p = paths.get(node.name)!;
     const diskExists = existsSync(p.disk);
     const seedFile = p.seed ?? p.fwcfg;
     const seedExists = seedFile !== undefined && existsSync(seedFile);
-    if (!existing.has(node.domain))
-      return [node.name, { state: 'missing', owned: false, diskExists, seedExists }];
+    const state = states.get(node.domain);
+    if (state === undefined) return [node.name, { state: 'missing', owned: false, diskExists, seedExists }];
     const xml = (await ctx.virsh.dumpXml(node.domain)) ?? '';
     const meta = parseLabMetadata(xml);
     const owned = meta !== undefined && meta.lab === ctx.lab.name && meta.node === node.name;
     const dom = parseDomainXml(xml);
-    const state = await ctx.virsh.domState(node.domain);
     return [
       node.name,
       {

@@ -78,11 +78,18 @@ export async function preflight(ctx: LabContext): Promise<void> {
       hint: 'set LAB_ALLOW_INSECURE_URI=1 to allow it anyway',
     });
   }
-  await ctx.virsh.check();
-  await run('qemu-img', ['--version'], { timeoutMs: 10_000 }).catch((cause: unknown) => {
-    throw new HostError('qemu-img is not installed', { hint: 'apt-get install qemu-utils', cause });
-  });
-  await findIsoTool();
+  // Independent checks, at once: each is a process start.
+  await Promise.all([
+    ctx.virsh.check(),
+    run('qemu-img', ['--version'], { timeoutMs: 10_000 }).catch((cause: unknown) => {
+      throw new HostError('qemu-img is not installed', { hint: 'apt-get install qemu-utils', cause });
+    }),
+    findIsoTool(),
+    checkNetworkHost(ctx),
+  ]);
+}
+
+async function checkNetworkHost(ctx: LabContext): Promise<void> {
   const net = ctx.lab.network;
   if (net.mode === 'bridge') {
     if (!interfaceExists(net.bridge))
@@ -213,15 +220,26 @@ export async function prepare(ctx: LabContext, opts: { buildImages: boolean; wri
         }),
       );
   }
-  const accel = await chooseAccelerator(ctx.virsh, ctx.lab.accelerator);
+  // Where each node's files are does not depend on the accelerator: read libvirt's
+  // state while the accelerator is chosen.
+  const paths = new Map(
+    ctx.lab.nodes.map((node) => {
+      const image = images.get(node.templateRef)!;
+      return [
+        node.name,
+        ctx.dir.nodePaths(node, {
+          ...(image.kernel ? { kernel: image.kernel } : {}),
+          ...(image.initrd ? { initrd: image.initrd } : {}),
+        }),
+      ] as const;
+    }),
+  );
+  const [accel, observed, network] = await Promise.all([
+    chooseAccelerator(ctx.virsh, ctx.lab.accelerator),
+    observeNodes(ctx, paths),
+    managedNetworkState(ctx),
+  ]);
   const desired = desiredNodes(ctx, secret, images, accel.type);
-  const observed = await observeNodes(ctx, new Map(desired.map((d) => [d.node.name, d.paths])));
-  let network: { exists: boolean; active: boolean } | undefined;
-  if (ctx.lab.network.mode === 'managed') {
-    const name = ctx.lab.network.libvirtName!;
-    const exists = (await ctx.virsh.listNetworks()).includes(name);
-    network = { exists, active: exists && (await ctx.virsh.netIsActive(name)) };
-  }
   const plan = planLab(
     ctx.lab,
     desired.map((d): DesiredNode => ({ spec: d.node, configHash: d.configHash, type: accel.type })),
@@ -229,6 +247,15 @@ export async function prepare(ctx: LabContext, opts: { buildImages: boolean; wri
     network,
   );
   return { secret, images, accel, desired, observed, plan };
+}
+
+async function managedNetworkState(
+  ctx: LabContext,
+): Promise<{ exists: boolean; active: boolean } | undefined> {
+  if (ctx.lab.network.mode !== 'managed') return undefined;
+  const name = ctx.lab.network.libvirtName!;
+  const exists = (await ctx.virsh.listNetworks()).includes(name);
+  return { exists, active: exists && (await ctx.virsh.netIsActive(name)) };
 }
 
 /** Creates or converges the lab, waits until every node is healthy. */
