@@ -52,6 +52,10 @@ export async function run(argv: string[]): Promise<number> {
   if (flags.values.watch) return watch(new StatusMonitor(ctx, { intervalMs }));
   const live = process.stdout.isTTY && process.stdin.isTTY && !flags.values.json && !flags.values.table;
   if (live) {
+    // ink draws nothing until the end when it thinks it runs under CI (CI set, even to ""):
+    // this is a terminal someone (or a test's pty) looks at, so it gets the live screen.
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
     const { runStatusScreen } = await import('../status-screen.js');
     return runStatusScreen(new StatusMonitor(ctx, { intervalMs }));
   }

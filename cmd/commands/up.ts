@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const debug = Boolean(flags.values.debug);
   // A live per-node view when a person watches (stderr is a terminal); plain timestamped
   // lines for pipes, CI logs and --debug. ink is loaded only for the live view.
-  const live = process.stderr.isTTY && !debug && !process.env.CI;
+  const live = process.stderr.isTTY && !debug && !inCi();
   const view = live
     ? (await import('../../lab/ui/up/UpView.js')).mountUpView(
         lab.nodes.map((n) => n.name),
@@ -77,4 +77,11 @@ function summary(r: UpResult): string {
   for (const p of c.problems) out += `problem: ${p}\n`;
   out += `${r.ok ? 'lab is healthy' : 'lab is NOT healthy'} (${(r.ms / 1000).toFixed(1)} s, accelerator ${r.accelerator === 'kvm' ? 'KVM' : 'TCG'}${r.changed ? '' : ', nothing changed'})\n`;
   return out;
+}
+
+/** CI as ink (is-in-ci) reads it: CI or CONTINUOUS_INTEGRATION set, and not 0 or false. */
+function inCi(): boolean {
+  return ['CI', 'CONTINUOUS_INTEGRATION'].some(
+    (k) => k in process.env && process.env[k] !== '0' && process.env[k] !== 'false',
+  );
 }

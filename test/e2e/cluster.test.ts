@@ -152,16 +152,12 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     terminal = await Terminal.open(['node', LAB, 'status', '-f', file, '--interval', '2']);
     const t = terminal;
     const leader = first.cluster.etcdLeader!;
-    const screen = await eventually(
-      async () => {
-        const text = await t.screen();
-        const rows = ['coreos1', 'coreos2', 'coreos3'].map((n) => screenRow(text, n));
-        return rows.every((r) => r && /running/.test(r) && /\b(leader|follower)\b/.test(r))
-          ? text
-          : undefined;
-      },
+    const screen = await t.waitFor(
+      (text) =>
+        ['coreos1', 'coreos2', 'coreos3']
+          .map((n) => screenRow(text, n))
+          .every((r) => r !== undefined && /running/.test(r) && /\b(leader|follower)\b/.test(r)),
       60_000,
-      500,
     );
     expect(screenRow(screen, leader)).toMatch(/\bleader\b/);
     expect(screen).toMatch(/TCG|KVM/);
@@ -183,18 +179,13 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     // The screen follows within a refresh or two of the JSON view (interval 2 s).
     const t = terminal!;
     const t1 = performance.now();
-    const screen = await eventually(
-      async () => {
-        const text = await t.screen();
-        const down = screenRow(text, leader);
-        const newLeader = ['coreos1', 'coreos2', 'coreos3'].find(
-          (n) => n !== leader && /\bleader\b/.test(screenRow(text, n) ?? ''),
-        );
-        return down && /shut off/.test(down) && newLeader ? text : undefined;
-      },
-      30_000,
-      500,
-    );
+    const screen = await t.waitFor((text) => {
+      const down = screenRow(text, leader);
+      const newLeader = ['coreos1', 'coreos2', 'coreos3'].find(
+        (n) => n !== leader && /\bleader\b/.test(screenRow(text, n) ?? ''),
+      );
+      return down !== undefined && /shut off/.test(down) && newLeader !== undefined;
+    }, 30_000);
     timings.screenFollows = performance.now() - t1;
     expect(screenRow(screen, after.cluster.etcdLeader!)).toMatch(/\bleader\b/);
     await t.keys('q');

@@ -143,9 +143,29 @@ export class Terminal {
     return String(r.stdout);
   }
 
+  /** The last screen captured: failures print it. */
+  last = '';
+
   /** What the terminal shows now, as text. */
-  screen(): Promise<string> {
-    return this.tmux(['capture-pane', '-p', '-t', this.session]);
+  async screen(): Promise<string> {
+    this.last = await this.tmux(['capture-pane', '-p', '-t', this.session]);
+    return this.last;
+  }
+
+  /** Polls the screen until `ok` accepts it; on timeout the error shows the last screen. */
+  async waitFor(ok: (screen: string) => boolean, deadlineMs: number): Promise<string> {
+    try {
+      return await eventually(
+        async () => {
+          const text = await this.screen();
+          return ok(text) ? text : undefined;
+        },
+        deadlineMs,
+        500,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; the screen was:\n${this.last}`);
+    }
   }
 
   async keys(...keys: string[]): Promise<void> {

@@ -424,3 +424,27 @@ describe('columns', () => {
       expect(row[key].text).toBe('-');
   });
 });
+
+describe('status screen: hostile text', () => {
+  it('an error with line breaks stays on one line: the table never grows past its rows', () => {
+    const multi = {
+      ...unreachable,
+      nodes: unreachable.nodes.map((n) =>
+        n.status.name === 'coreos3'
+          ? {
+              ...n,
+              status: {
+                ...n.status,
+                lastError: 'etcd: exit code 1:\nError: context deadline exceeded\n\tat x\r\n',
+              },
+            }
+          : n,
+      ),
+    };
+    const { frame } = mount(multi, { columns: 100 });
+    const errorLines = lines(frame()).filter((l) => l.includes('context deadline exceeded'));
+    expect(errorLines).toHaveLength(1);
+    expect(errorLines[0]).toMatch(/^coreos3: etcd: exit code 1: Error: context deadline exceeded at x\s*$/);
+    expect(lines(frame()).some((l) => /^\s*at x/.test(l))).toBe(false);
+  });
+});

@@ -12,6 +12,7 @@ import {
   fitColumns,
   headerRow,
   layoutRow,
+  oneLine,
   nodeRow,
   titleLine,
   truncate,
@@ -57,7 +58,7 @@ export function StatusApp(props: StatusAppProps) {
   const width = useColumns(props.columns);
   const probing = snap.nodes.some((n) => n.probing);
   // Ages and the spinner are computed at render time: the ticker only asks for a render.
-  useTicker(probing ? 100 : 1000);
+  useTicker(probing ? 250 : 1000);
   const [selected, setSelected] = useState(props.initialSelected ?? 0);
   const details = useDetails(source);
   const last = snap.nodes.length - 1;
@@ -159,7 +160,7 @@ export function Line(props: {
         ? ' '
         : segments.map((s, i) => (
             <Text key={i} {...(color && s.tone ? { color: TONE_COLORS[s.tone] } : {})}>
-              {s.text}
+              {oneLine(s.text)}
             </Text>
           ))}
     </Text>

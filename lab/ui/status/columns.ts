@@ -66,8 +66,19 @@ export interface Segment {
   tone?: Tone;
 }
 
-/** Cuts `text` to `width` characters, the last one `…` when something was cut. */
-export function truncate(text: string, width: number): string {
+/** Line breaks, tabs and other control characters as single spaces. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]+/g, ' ');
+}
+
+/**
+ * One line of at most `width` characters, the last one `…` when something was cut. Line
+ * breaks and control characters (a guest's error output has them) become spaces: a cell
+ * that broke into lines would push the table past the screen.
+ */
+export function truncate(raw: string, width: number): string {
+  const text = oneLine(raw);
   if (text.length <= width) return text;
   return width <= 0 ? '' : `${text.slice(0, width - 1)}…`;
 }
