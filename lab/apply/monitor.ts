@@ -234,7 +234,7 @@ export class StatusMonitor implements StatusSource {
     if (!slot.session && this.now() < slot.retryAt) return;
     slot.view = { ...slot.view, probing: true };
     this.emit();
-    const timeoutMs = this.options.probeTimeoutMs ?? 8000;
+    const timeoutMs = this.options.probeTimeoutMs ?? 15_000;
     try {
       if (!slot.session) {
         const session = await GuestSession.connect(sshTargetFor(this.ctx.lab, slot.spec, this.secret), {

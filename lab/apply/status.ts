@@ -89,7 +89,7 @@ export function clusterVerdict(lab: LabSpec, nodes: readonly NodeStatus[]): LabS
  */
 export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } = {}): Promise<LabStatus> {
   const [states, secret] = await Promise.all([ctx.virsh.listDomainStates(), ctx.dir.secret(false)]);
-  const timeoutMs = opts.probeTimeoutMs ?? 8000;
+  const timeoutMs = opts.probeTimeoutMs ?? 15_000;
   // Through the lab's connection agent when it runs (or can start): no handshake per look.
   const agent = secret
     ? await AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined)

@@ -199,7 +199,11 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as { nodes: { node: string; actions: string[] }[] };
     for (const n of result.nodes) expect(n.actions).toEqual(n.node === leader ? ['start'] : []);
-    const s = await statusJson(file);
+    // A guest that just booted may miss a probe's deadline: look again until every node answers.
+    const s = await eventually(async () => {
+      const x = await statusJson(file);
+      return x.nodes.every((n) => n.machineId !== null) ? x : undefined;
+    }, 180_000);
     expect(s.nodes.map((n) => n.machineId)).toEqual(first.nodes.map((n) => n.machineId));
     expect(s.cluster.etcdMembers).toBe(3);
   });

@@ -179,7 +179,8 @@ export class Terminal {
     )
       .trim()
       .split(' ');
-    return dead === '1' ? Number(status) : undefined;
+    // tmux marks the pane dead a moment before it records the status: wait for a number.
+    return dead === '1' && status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
   }
 
   async close(): Promise<void> {
