@@ -3,7 +3,8 @@
 //   baseline  hand-made: overlays + seeds + `virsh define`, then plain `virsh start` in a
 //             loop and polling over OpenSSH until the same health checks pass
 //   lab up    fresh 3-node lab to all-healthy
-//   no-op     a second lab up;  status  lab status --json;  help  lab --help
+//   no-op     lab up again (5 times), and 3 times with LAB_AGENT=0 (no connection agent)
+//   status    lab status --json, with and without the agent;  help  lab --help
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -37,9 +38,10 @@ const labDir = new LabDir(NAME);
 
 const sec = (ms: number) => +(ms / 1000).toFixed(1);
 const virsh = (...args: string[]) => execa('virsh', ['-q', '-c', URI, ...args], { stdin: 'ignore' });
-const lab = async (...args: string[]) => {
+const lab = async (...args: string[]) => labWith({}, ...args);
+const labWith = async (env: Record<string, string>, ...args: string[]) => {
   const t0 = performance.now();
-  const r = await execa('node', [LAB, ...args], { reject: false, stdin: 'ignore' });
+  const r = await execa('node', [LAB, ...args], { reject: false, stdin: 'ignore', env });
   if (r.exitCode !== 0) throw new Error(`lab ${args.join(' ')} failed:\n${String(r.stderr)}`);
   return performance.now() - t0;
 };
@@ -172,9 +174,20 @@ for (let i = 0; i < 5; i++) {
 }
 const b = await baseline();
 const upMs = await lab('up', '-f', file);
-const noopMs = await lab('up', '-f', file);
-const statusMs = await lab('status', '--json', '-f', file);
+const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const times = async (n: number, fn: () => Promise<number>) => {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(await fn());
+  return out;
+};
+// The connection agent keeps SSH open between commands; LAB_AGENT=0 is every command
+// connecting on its own, as before the agent.
+const noop = await times(5, () => lab('up', '-f', file));
+const noopNoAgent = await times(3, () => labWith({ LAB_AGENT: '0' }, 'up', '-f', file));
+const status = await times(3, () => lab('status', '--json', '-f', file));
+const statusNoAgent = await times(3, () => labWith({ LAB_AGENT: '0' }, 'status', '--json', '-f', file));
 await lab('down', '-f', file);
+const list = (xs: number[]) => xs.map((x) => sec(x)).join(', ');
 const baselineTotal = b.prepMs + b.bootMs;
 const figures = {
   'lab --help (median of 5)': `${Math.round(help.sort((x, y) => x - y)[2]!)} ms`,
@@ -183,7 +196,9 @@ const figures = {
   'baseline total': `${sec(baselineTotal)} s`,
   'lab up (fresh, 3 nodes) -> all healthy': `${sec(upMs)} s`,
   'lab up vs baseline': `${(((upMs - baselineTotal) / baselineTotal) * 100).toFixed(1)} %`,
-  'lab up no-op re-run': `${sec(noopMs)} s`,
-  'lab status --json': `${sec(statusMs)} s`,
+  'lab up no-op re-run (median of 5)': `${sec(median(noop))} s  [${list(noop)}]`,
+  'lab up no-op, LAB_AGENT=0 (median of 3)': `${sec(median(noopNoAgent))} s  [${list(noopNoAgent)}]`,
+  'lab status --json (median of 3)': `${sec(median(status))} s  [${list(status)}]`,
+  'lab status --json, LAB_AGENT=0 (median of 3)': `${sec(median(statusNoAgent))} s  [${list(statusNoAgent)}]`,
 };
 for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);
