@@ -164,6 +164,17 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     expect(screen).toMatch(/\bq\b.*quit/i);
   });
 
+  it('s opens a shell on the selected node and exiting it returns to the screen', async () => {
+    const t = terminal!;
+    await t.keys('s');
+    await t.waitFor((text) => text.includes('a shell on coreos1'), 30_000);
+    // Typed into the guest's shell; the arithmetic proves a shell ran it, not an echo of keys.
+    await t.keys('echo lab-shell-$((6*7))', 'Enter');
+    await t.waitFor((text) => /^lab-shell-42$/m.test(text), 30_000);
+    await t.keys('exit', 'Enter');
+    await t.waitFor((text) => /running/.test(screenRow(text, 'coreos2') ?? ''), 60_000);
+  });
+
   it('virsh destroy of the etcd leader: status --json and the live screen show the node down and a new leader; q exits 0', async () => {
     const leader = first.cluster.etcdLeader!;
     const t0 = performance.now();
