@@ -172,7 +172,15 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     await t.keys('echo lab-shell-$((6*7))', 'Enter');
     await t.waitFor((text) => /^lab-shell-42$/m.test(text), 30_000);
     await t.keys('exit', 'Enter');
-    await t.waitFor((text) => /running/.test(screenRow(text, 'coreos2') ?? ''), 60_000);
+    // Back on the screen: a table drawn again below the shell's output (the one from before
+    // the shell is still on the terminal above it).
+    await t.waitFor((text) => {
+      const lines = text.split('\n');
+      const shellAt = lines.findIndex((l) => /^lab-shell-42$/.test(l));
+      const footerAt = lines.findLastIndex((l) => /\bq quit\b/.test(l));
+      const rowAt = lines.findLastIndex((l) => screenRow(l, 'coreos2') !== undefined && /running/.test(l));
+      return shellAt >= 0 && rowAt > shellAt && footerAt > rowAt;
+    }, 60_000);
   });
 
   it('virsh destroy of the etcd leader: status --json and the live screen show the node down and a new leader; q exits 0', async () => {
