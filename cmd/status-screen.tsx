@@ -30,6 +30,8 @@ export async function runStatusScreen(monitor: StatusMonitor): Promise<number> {
       await app.waitUntilExit();
       if (!shellFor) return 0;
       process.stdout.write(`lab: a shell on ${shellFor}; exit it to come back to the status screen\n`);
+      // ink unref'd stdin when it let go of the terminal; the shell reads it now.
+      process.stdin.ref();
       try {
         await monitor.shell(shellFor);
       } catch (err) {
