@@ -188,7 +188,10 @@ export class Terminal {
   }
 }
 
-/** The table row of `node` on a captured screen (a selection marker may precede the name). */
+/**
+ * The table row of `node` on a captured screen (a selection marker may precede the name):
+ * the lowest one, as the screen drawn after a shell sits below the one from before it.
+ */
 export function screenRow(screen: string, node: string): string | undefined {
-  return screen.split('\n').find((l) => new RegExp(`^[\\s>▶*]*${node}\\s`).test(l));
+  return screen.split('\n').findLast((l) => new RegExp(`^[\\s>▶*]*${node}\\s`).test(l));
 }

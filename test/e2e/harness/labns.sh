@@ -155,7 +155,13 @@ down() {
     for p in $(ip netns pids "$NS" 2>/dev/null); do
       case $(cat "/proc/$p/comm" 2>/dev/null) in
         qemu-system-*) log "killing leftover QEMU pid $p"; kill -KILL "$p" 2>/dev/null || true ;;
-        *) log "note: pid $p ($(cat "/proc/$p/comm" 2>/dev/null)) still in netns $NS" ;;
+        *)
+          # lab's connection agent (lab __agent), left by a test that failed before lab down.
+          if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q ' __agent '; then
+            log "ending lab's connection agent pid $p"; kill -TERM "$p" 2>/dev/null || true
+          else
+            log "note: pid $p ($(cat "/proc/$p/comm" 2>/dev/null)) still in netns $NS"
+          fi ;;
       esac
     done
     ip netns del "$NS"
