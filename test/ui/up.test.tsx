@@ -2,10 +2,14 @@ import { EventEmitter } from 'node:events';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 // chalk (under ink) decides at import whether to color; force it, as in status.test.tsx.
-const previousForceColor = vi.hoisted(() => {
-  const previous = process.env.FORCE_COLOR;
+// ink decides at import whether it runs under CI (then it draws only the last frame, on
+// unmount): mountUpView is tested as a person's terminal sees it, so CI=false here, as
+// cmd/commands/up.ts only mounts it outside CI.
+const previous = vi.hoisted(() => {
+  const saved = { FORCE_COLOR: process.env.FORCE_COLOR, CI: process.env.CI };
   process.env.FORCE_COLOR = '1';
-  return previous;
+  process.env.CI = 'false';
+  return saved;
 });
 
 import { cleanup, render } from 'ink-testing-library';
@@ -23,8 +27,10 @@ import { ANSI, lines, plain, renderAt } from './fixtures/ink.js';
 import { NODES, SSH_TIMEOUT, T0, upEvents } from './fixtures/up-events.js';
 
 afterAll(() => {
-  if (previousForceColor === undefined) delete process.env.FORCE_COLOR;
-  else process.env.FORCE_COLOR = previousForceColor;
+  for (const [key, value] of Object.entries(previous)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
 });
 afterEach(() => cleanup());
 
