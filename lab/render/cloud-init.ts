@@ -1,33 +1,10 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
+import { etcdEnvironment, etcdctlProfile } from './etcd.js';
 import type { ProvisioningBundle, ProvisioningRenderer, RenderInput } from './types.js';
 
 const YAML_OPTS = { lineWidth: 0, sortMapEntries: false } as const;
-
-/** The etcd member environment (Debian's /etc/default/etcd), with real values only. */
-export function etcdEnvironment(lab: LabSpec, node: NodeSpec): string {
-  const members = lab.nodes.filter((n) => n.services.includes('etcd'));
-  const env: [string, string][] = [
-    ['ETCD_NAME', node.name],
-    ['ETCD_DATA_DIR', '/var/lib/etcd/lab'],
-    ['ETCD_LISTEN_PEER_URLS', `http://${node.ip}:2380`],
-    ['ETCD_LISTEN_CLIENT_URLS', `http://${node.ip}:2379,http://127.0.0.1:2379`],
-    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', `http://${node.ip}:2380`],
-    ['ETCD_ADVERTISE_CLIENT_URLS', `http://${node.ip}:2379`],
-  ];
-  if (lab.etcd.bootstrap === 'discovery' && lab.etcd.discovery)
-    env.push(['ETCD_DISCOVERY', lab.etcd.discovery]);
-  else env.push(['ETCD_INITIAL_CLUSTER', members.map((m) => `${m.name}=http://${m.ip}:2380`).join(',')]);
-  env.push(['ETCD_INITIAL_CLUSTER_STATE', 'new'], ['ETCD_INITIAL_CLUSTER_TOKEN', lab.etcd.token]);
-  // Lab guests are often emulated (TCG) and share a few cores: etcd's defaults (100 ms
-  // heartbeat, 1 s election) made leaders flap under that load. 5x slower timers keep
-  // one leader and still elect a new one within seconds of a failure.
-  env.push(['ETCD_HEARTBEAT_INTERVAL', '500'], ['ETCD_ELECTION_TIMEOUT', '5000']);
-  // etcd 3.4 serves the v2 API (etcdctl set/get, fleet) only when asked.
-  if (lab.etcd.api === 'v2') env.push(['ETCD_ENABLE_V2', 'true']);
-  return env.map(([k, v]) => `${k}=${v}\n`).join('');
-}
 
 /** cloud-init network-config v2: the static address bound to the node's MAC. */
 export function networkConfig(lab: LabSpec, node: NodeSpec): string {
@@ -49,7 +26,7 @@ function userData({ lab, node, keys }: RenderInput): string {
     files.push({
       path: '/etc/profile.d/lab-etcd.sh',
       permissions: '0644',
-      content: `export ETCDCTL_API=${lab.etcd.api === 'v2' ? 2 : 3}\nexport ETCDCTL_ENDPOINTS=http://127.0.0.1:2379\n`,
+      content: etcdctlProfile(lab),
     });
   }
   // Writing these files is what starts etcd and docker: the image gates both units on them.

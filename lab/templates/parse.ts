@@ -1,6 +1,14 @@
 import type { Issue } from '../errors.js';
 import { parseYaml, zodIssues, type ParseResult } from '../labfile/parse.js';
-import { templateSchema, type Template } from './schema.js';
+import { templateSchema, type Dialect, type Template } from './schema.js';
+
+/** What each dialect's reader can read its config from. */
+const DELIVERIES: Record<Dialect, Template['provisioning']['delivery'][]> = {
+  'cloud-init': ['nocloud'],
+  // coreos-cloudinit reads a config drive (the OEM partition is the image's own business).
+  'coreos-cloudinit': ['config-drive'],
+  ignition: ['fwcfg'],
+};
 
 /** Template YAML text -> Template, or located issues. Pure. */
 export function parseTemplate(text: string, file: string): ParseResult<Template> {
@@ -8,6 +16,15 @@ export function parseTemplate(text: string, file: string): ParseResult<Template>
   if (!parsed.ok) return parsed;
   const result = templateSchema.safeParse(parsed.data);
   if (!result.success) return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data) };
+  const p = result.data.provisioning;
+  const allowed = DELIVERIES[p.dialect];
+  if (!allowed.includes(p.delivery)) {
+    const issue = parsed.source.issueAt(
+      ['provisioning', 'delivery'],
+      `the ${p.dialect} dialect is delivered by ${allowed.join(' or ')}, not ${p.delivery}`,
+    );
+    return { ok: false, issues: [issue] };
+  }
   return { ok: true, value: result.data, source: parsed.source };
 }
 

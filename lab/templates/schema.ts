@@ -18,11 +18,20 @@ const serviceInfo = z.strictObject({
     .string()
     .optional()
     .describe('docker: a rootfs tarball in the guest to `docker import` for the run check'),
+  container: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9./_:@-]{0,200}$/)
+    .optional()
+    .describe('etcd: the image does not ship it; lab runs this container image as the unit'),
 });
+
+/** The guest OS family: what turns automatic updates off, where etcd comes from. */
+export const OS_FAMILIES = ['debian', 'container-linux', 'flatcar', 'fedora-coreos'] as const;
 
 export const templateSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9.-]{0,40}$/),
   description: z.string().optional(),
+  os: z.enum(OS_FAMILIES).default('debian'),
   arch: z.enum(['x86_64']).default('x86_64'),
   image: z.union([
     z.strictObject({
@@ -60,7 +69,12 @@ export const templateSchema = z.strictObject({
   }),
   ssh: z.strictObject({ user: z.string().min(1) }),
   /** Network interface name inside the guest (for networkd `[Match] Name=`). */
-  nic: z.string().default('eth0'),
+  nic: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.*-]{1,15}$/)
+    .default('eth0'),
+  /** Which network stack reads the static address: systemd-networkd or NetworkManager. */
+  network: z.enum(['networkd', 'networkmanager']).default('networkd'),
   /** The services this image can run. */
   services: z.partialRecord(serviceName, serviceInfo).default({}),
   /** Minimum memory the guest needs to boot with its services, in MiB. */

@@ -24,12 +24,16 @@ export function renderCase(name: string) {
     const bundle = renderProvisioning({ lab, node, keys: nodeKeys(lab, node, TEST_SECRET) });
     const configHash = sha256(canonicalJson(bundle.files));
     const dir = `/var/lib/lab/${lab.name}`;
+    const image = `/var/cache/lab/images/${node.template.name}`;
     const paths = {
       disk: `${dir}/disks/${node.name}.qcow2`,
-      seed: `${dir}/disks/${node.name}-seed.iso`,
       console: `${dir}/console/${node.name}.log`,
-      kernel: '/var/cache/lab/images/debian-12-lab/vmlinuz',
-      initrd: '/var/cache/lab/images/debian-12-lab/initrd.img',
+      ...(bundle.delivery === 'fwcfg'
+        ? { fwcfg: `${dir}/disks/${node.name}.ign` }
+        : { seed: `${dir}/disks/${node.name}-seed.iso` }),
+      ...('kernel' in node.template.boot
+        ? { kernel: `${image}/vmlinuz`, initrd: `${image}/initrd.img` }
+        : {}),
     };
     out[`${node.name}/domain-qemu.xml`] = renderDomainXml({ lab, node, paths, type: 'qemu', configHash });
     out[`${node.name}/domain-kvm.xml`] = renderDomainXml({ lab, node, paths, type: 'kvm', configHash });

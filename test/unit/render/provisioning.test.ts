@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { nodeKeys } from '../../../lab/apply/context.js';
-import { LabError } from '../../../lab/errors.js';
 import { checkLabfileText } from '../../../lab/load.js';
 import { renderCloudInit } from '../../../lab/render/cloud-init.js';
+import { renderCoreosCloudinit } from '../../../lab/render/coreos-cloudinit.js';
+import { renderIgnition } from '../../../lab/render/ignition.js';
 import { renderProvisioning, renderers } from '../../../lab/render/provisioning.js';
 
 const secret = Buffer.alloc(32, 1);
 
 function labWith(template: string) {
   const r = checkLabfileText(
-    `name: r\ntemplate: ${template}\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n`,
+    `name: r\ntemplate: ${template}\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\ndefaults: { memory: 2GiB }\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n`,
     'L',
   );
   if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
@@ -17,33 +18,34 @@ function labWith(template: string) {
 }
 
 describe('renderProvisioning', () => {
-  it('has a cloud-init renderer and none yet for the CoreOS dialects', () => {
+  it('has one renderer per dialect', () => {
     expect(renderers).toEqual({
       'cloud-init': renderCloudInit,
-      'coreos-cloudinit': undefined,
-      ignition: undefined,
+      'coreos-cloudinit': renderCoreosCloudinit,
+      ignition: renderIgnition,
     });
   });
 
-  it('renders a cloud-init template with the cloud-init renderer', () => {
-    const l = labWith('debian-12-lab');
+  it.each([
+    ['debian-12-lab', 'cloud-init', 'nocloud', 'cidata', ['meta-data', 'network-config', 'user-data']],
+    ['flatcar-stable', 'ignition', 'fwcfg', undefined, ['config.ign']],
+    ['fedora-coreos-stable', 'ignition', 'fwcfg', undefined, ['config.ign']],
+    [
+      'flatcar-stable-cloudconfig',
+      'coreos-cloudinit',
+      'config-drive',
+      'config-2',
+      ['openstack/latest/user_data'],
+    ],
+    ['coreos-alpha', 'coreos-cloudinit', 'config-drive', 'config-2', ['openstack/latest/user_data']],
+  ])('renders %s in its dialect (%s over %s)', (template, dialect, delivery, label, files) => {
+    const l = labWith(template);
     const input = { lab: l, node: l.nodes[0]!, keys: nodeKeys(l, l.nodes[0]!, secret) };
-    expect(renderProvisioning(input)).toEqual(renderCloudInit(input));
-  });
-
-  it('refuses a dialect it cannot render with a LabError that names the template', () => {
-    const l = labWith('flatcar-stable');
-    const input = { lab: l, node: l.nodes[0]!, keys: nodeKeys(l, l.nodes[0]!, secret) };
-    let error: unknown;
-    try {
-      renderProvisioning(input);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(LabError);
-    expect((error as LabError).message).toBe(
-      'template flatcar-stable uses the Ignition dialect, which this version of lab cannot render yet',
-    );
-    expect((error as LabError).hint).toMatch(/debian-12-lab/);
+    const bundle = renderProvisioning(input);
+    expect(bundle.dialect).toBe(dialect);
+    expect(bundle.delivery).toBe(delivery);
+    expect(bundle.volumeLabel).toBe(label);
+    expect(Object.keys(bundle.files).sort()).toEqual(files);
+    expect(bundle).toEqual(renderers[l.nodes[0]!.template.provisioning.dialect](input));
   });
 });
