@@ -28,10 +28,28 @@ export class SourceMap {
   }
 
   /** An issue located at the value at `path` (or at its nearest existing parent). */
-  issueAt(path: readonly PathKey[], message: string, options: { atKey?: string } = {}): Issue {
+  /**
+   * `lineInBlock`: the problem is on that line (1-based) of a block scalar's text (a unit
+   * file written with `content: |`); the issue then points at that line of the Labfile.
+   */
+  issueAt(
+    path: readonly PathKey[],
+    message: string,
+    options: { atKey?: string; lineInBlock?: number } = {},
+  ): Issue {
     const offset = this.offsetOf(path, options.atKey);
     if (offset === undefined) return { file: this.file, line: 0, col: 0, message };
-    const { line, col } = this.counter.linePos(offset);
+    let { line, col } = this.counter.linePos(offset);
+    const value: unknown = this.doc.getIn(path, true);
+    if (
+      options.lineInBlock !== undefined &&
+      isScalar(value) &&
+      (value.type === 'BLOCK_LITERAL' || value.type === 'BLOCK_FOLDED')
+    ) {
+      line += options.lineInBlock;
+      const text = this.lines[line - 1] ?? '';
+      col = text.length - text.trimStart().length + 1;
+    }
     return { file: this.file, line, col, message, source: this.lines[line - 1] ?? '' };
   }
 

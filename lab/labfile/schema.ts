@@ -78,6 +78,22 @@ const nodeGroup = z
   })
   .describe('Several alike nodes: { count: 3, name: node{n}, ip: 10.0.0.11 }');
 
+const unitSpec = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-zA-Z0-9:_.@{}-]{1,200}\.service$/, {
+        message: 'expected a systemd service name such as hello.service',
+      })
+      .describe('Unit name; with count, {n} counts from 1: apache.{n}.service'),
+    count: z.number().int().min(1).max(64).optional().describe('How many alike units'),
+    content: z
+      .string()
+      .min(1)
+      .describe('The unit file; its [X-Fleet] section (X-Conflicts, X-ConditionMachineOf, ...) places it'),
+  })
+  .describe('A unit lab schedules on the nodes as fleet does (through fleet where the image has it)');
+
 export const labfileSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -164,6 +180,7 @@ export const labfileSchema = z
       })
       .optional(),
     nodes: z.array(z.union([nodeSpec, nodeGroup])).min(1, { message: 'a lab needs at least one node' }),
+    units: z.array(unitSpec).optional().describe('Units scheduled across the nodes, fleet style'),
   })
   .describe('lab: one declarative file for a virtual cluster');
 
@@ -171,6 +188,7 @@ export type Labfile = z.infer<typeof labfileSchema>;
 export type LabfileNode = z.infer<typeof nodeSpec>;
 export type LabfileNodeGroup = z.infer<typeof nodeGroup>;
 export type FileSpec = z.infer<typeof fileSpec>;
+export type LabfileUnit = z.infer<typeof unitSpec>;
 export type ServiceName = z.infer<typeof serviceName>;
 
 /** Bytes of a size string such as `1GiB`; the schema guarantees the form. */

@@ -1,5 +1,6 @@
 import type { FileSpec, ServiceName } from '../labfile/schema.js';
 import type { Template } from '../templates/schema.js';
+import type { UnitSpec } from './units.js';
 
 /** A Labfile with every default filled in and every cross-field rule checked. */
 export interface LabSpec {
@@ -11,6 +12,8 @@ export interface LabSpec {
   ssh: { user: string; authorizedKeys: string[] };
   etcd: { bootstrap: 'static' | 'discovery'; discovery?: string; api: 'v2' | 'v3'; token: string };
   nodes: NodeSpec[];
+  /** Units scheduled across the nodes (fleet semantics), in Labfile order. */
+  units: UnitSpec[];
   /** sha256 of the canonical Labfile: recorded in each domain's metadata. */
   labfileHash: string;
 }

@@ -6,6 +6,7 @@ import type { Template } from '../templates/schema.js';
 import { intToIp, ipToInt, isHostIn, netmaskOf, parseCidr } from './ipv4.js';
 import { machineIdOf, nodeMac, nodeUuid } from './identity.js';
 import type { LabSpec, NodeSpec } from './model.js';
+import { UNIT_NAME_RE, parseFleetOptions, type UnitSpec } from './units.js';
 
 export const DEFAULTS = { cpus: 1, memory: '1GiB', disk: '8GiB' } as const;
 
@@ -216,6 +217,20 @@ export function resolveLab(
   if (bootstrap === 'static' && etcd.discovery)
     at(['etcd', 'discovery'], 'etcd.discovery is only used with bootstrap: discovery');
 
+  // etcd 3.6 removed the v2 API that etcdctl set/get and fleet need.
+  if (etcd.api === 'v2') {
+    const tooNew = nodes.find((n) => {
+      const [major, minor] = (n.template.services.etcd?.version ?? '').split('.').map(Number);
+      return n.services.includes('etcd') && major === 3 && (minor ?? 0) >= 6;
+    });
+    if (tooNew)
+      at(
+        ['etcd', 'api'],
+        `etcd.api v2 needs etcd 3.5 or older, but template ${tooNew.template.name} ships etcd ${tooNew.template.services.etcd!.version} (3.6 removed the v2 API)`,
+      );
+  }
+  const units = resolveUnits(labfile, nodes, source, issues);
+
   const user = labfile.ssh?.user ?? templates.get(labfile.template)?.ssh.user ?? 'core';
   if (issues.length > 0) return { ok: false, issues: dedupe(issues) };
 
@@ -246,9 +261,50 @@ export function resolveLab(
         token: etcd.token ?? labfile.name,
       },
       nodes,
+      units,
       labfileHash: sha256(canonicalJson(labfile)),
     },
   };
+}
+
+/** The Labfile's units, expanded (count) and checked: names, [X-Fleet] options, references. */
+function resolveUnits(labfile: Labfile, nodes: NodeSpec[], source: SourceMap, issues: Issue[]): UnitSpec[] {
+  const at = (path: PathKey[], message: string) => issues.push(source.issueAt(path, message));
+  const units: UnitSpec[] = [];
+  const where = new Map<string, PathKey[]>();
+  // A unit of a node's own services (etcd.service) is lab's to manage, not the user's.
+  const serviceUnits = new Set(nodes.flatMap((n) => Object.values(n.template.services).map((s) => s.unit)));
+  (labfile.units ?? []).forEach((u, k) => {
+    const path = ['units', k];
+    const names = u.count
+      ? Array.from({ length: u.count }, (_, i) => u.name.replaceAll('{n}', String(i + 1)))
+      : [u.name];
+    if (u.count && !u.name.includes('{n}'))
+      at([...path, 'name'], `a unit with count needs {n} in its name, such as apache.{n}.service`);
+    if (!u.count && u.name.includes('{n}')) at([...path, 'name'], `{n} in a unit name needs count`);
+    const { options, problems } = parseFleetOptions(u.content);
+    for (const p of problems)
+      issues.push(source.issueAt([...path, 'content'], `${names[0]}: ${p.message}`, { lineInBlock: p.line }));
+    for (const name of new Set(names)) {
+      if (!name.includes('{n}') && !UNIT_NAME_RE.test(name))
+        at([...path, 'name'], `unit name ${name} is not a systemd service name`);
+      if (where.has(name)) at([...path, 'name'], `unit ${name} is listed twice`);
+      if (serviceUnits.has(name))
+        at([...path, 'name'], `unit ${name} is a service lab configures itself (services:)`);
+      where.set(name, path);
+      units.push({ name, content: u.content, hash: sha256(u.content), fleet: options });
+    }
+  });
+  for (const u of units) {
+    const of = u.fleet.machineOf;
+    if (of && !where.has(of))
+      at(
+        [...where.get(u.name)!, 'content'],
+        `${u.name} must run beside ${of}, which is not a unit of this lab`,
+      );
+    if (of === u.name) at([...where.get(u.name)!, 'content'], `${u.name} cannot run beside itself`);
+  }
+  return units;
 }
 
 function dedupe(issues: Issue[]): Issue[] {

@@ -102,6 +102,23 @@ describe('Labfile parsing', () => {
   });
 });
 
+describe('etcd.api v2', () => {
+  const labfile = (template: string) =>
+    `name: v\ntemplate: ${template}\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\n` +
+    `etcd: { api: v2 }\nnodes:\n  - { name: a, ip: 10.9.0.2, memory: 2GiB }\n`;
+  it('is refused on an image whose etcd is 3.6 or newer (it removed the v2 API)', () => {
+    const file = path.join(root, 'test/fixtures/templates/Labfile.yaml');
+    const r = checkLabfileText(labfile('./etcd-36.yaml'), file);
+    expect(r.ok ? [] : r.issues.map((i) => `${i.line}:${i.col}: ${i.message}`)).toEqual([
+      '4:14: etcd.api v2 needs etcd 3.5 or older, but template etcd-36 ships etcd 3.6 (3.6 removed the v2 API)',
+    ]);
+  });
+  it('is fine on etcd 3.4 and 3.5', () => {
+    for (const t of ['debian-12-lab', 'flatcar-stable'])
+      expect(checkLabfileText(labfile(t), 'L').ok).toBe(true);
+  });
+});
+
 describe('examples/', () => {
   const dir = path.join(root, 'examples');
   it.each(readdirSync(dir).filter((f) => f.endsWith('.yaml')))('%s is a valid Labfile', (f) => {
