@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages lab and its tests use: libvirt + QEMU, qemu-img, an ISO tool,
-# mmdebstrap (to build the debian-12-lab guest), the XML validator, and tools the
-# harness uses. Idempotent; needs root.
+# mmdebstrap (to build the debian-12-lab guest), the XML validator, gpgv (checks the
+# OpenPGP signature of downloaded images) and gnupg (the tests make throwaway keys with
+# gpg), and tools the harness uses. Idempotent; needs root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libxml2-utils xorriso
   mmdebstrap e2fsprogs iproute2 dnsmasq-base iptables bc tmux openssh-client python3 xz-utils bzip2
-  ca-certificates)
+  ca-certificates gpgv gnupg)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

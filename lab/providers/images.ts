@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,6 +11,15 @@ import type { Template } from '../templates/schema.js';
 import { templatesDir } from '../templates/load.js';
 import { cacheRoot } from '../state.js';
 import { run } from './exec.js';
+import { SignatureError, trustedKey, verifyDetachedSignature, type TrustedKey } from './signature.js';
+
+/** How a download finds the key its template names; tests hand in throwaway keys. */
+export interface DownloadOptions {
+  onEvent: EventSink;
+  signal?: AbortSignal;
+  /** image.signingKey -> key file and pinned fingerprint (default: vm-templates/keys/). */
+  trustedKey?: (name: string) => TrustedKey;
+}
 
 /** A base image in the cache, ready to back overlays. */
 export interface BaseImage {
@@ -46,10 +55,7 @@ export function imageReady(template: Template): boolean {
 }
 
 /** Resolves the template's image into the cache: builds or downloads it when missing. */
-export async function ensureImage(
-  template: Template,
-  opts: { onEvent: EventSink; signal?: AbortSignal },
-): Promise<BaseImage> {
+export async function ensureImage(template: Template, opts: DownloadOptions): Promise<BaseImage> {
   const loc = imageLocation(template);
   if (imageReady(template)) return loc;
   if ('build' in template.image) {
@@ -94,13 +100,38 @@ export async function buildImage(
   return out;
 }
 
-/** Reads the expected digest: pinned in the template, or from a DIGESTS/SHA256SUMS file. */
+const DIGEST_HEX = { sha256: 64, sha512: 128 } as const;
+type DigestAlgo = keyof typeof DIGEST_HEX;
+const isDigestAlgo = (a: string | undefined): a is DigestAlgo => a === 'sha256' || a === 'sha512';
+
+/**
+ * Reads the expected digest of `fileName` from a published checksum file, preferring
+ * sha512: Flatcar's DIGESTS (sections "# MD5 HASH", "# SHA1 HASH", "# SHA512 HASH", each
+ * followed by "<hex>  <file>"; no sha256), sha256sum/sha512sum output ("<hex>  <file>" or
+ * "<hex> *<file>"), and BSD tags ("SHA256 (<file>) = <hex>"). Pure.
+ */
 export function pickDigest(listing: string, fileName: string): string | undefined {
-  // Flatcar DIGESTS: "# SHA512 HASH" then "<hex>  <file>"; sha256sum: "<hex>  <file>".
-  for (const line of listing.split('\n')) {
-    const m = /^([0-9a-f]{64}|[0-9a-f]{128})\s+\*?(\S+)$/.exec(line.trim());
-    if (m && path.basename(m[2]!) === fileName) return `${m[1]!.length === 64 ? 'sha256' : 'sha512'}:${m[1]}`;
+  const found: Partial<Record<DigestAlgo, string>> = {};
+  let section: string | undefined; // the algorithm of the current "# X HASH" section
+  for (const raw of listing.split('\n')) {
+    const line = raw.trim();
+    const head = /^#\s*([A-Za-z0-9-]+)\s+HASH$/i.exec(line);
+    if (head) {
+      section = head[1]!.toLowerCase();
+      continue;
+    }
+    const bsd = /^(SHA256|SHA512) ?\((.+)\) ?= ?([0-9a-fA-F]+)$/i.exec(line);
+    const plain = bsd ? undefined : /^([0-9a-fA-F]+)\s+\*?(.+)$/.exec(line);
+    const name = bsd?.[2] ?? plain?.[2];
+    const hex = (bsd?.[3] ?? plain?.[1])?.toLowerCase();
+    if (!name || !hex || path.basename(name) !== fileName) continue;
+    // Under a section header the header names the algorithm (an MD5 line is never taken
+    // for anything else); without one, the length does.
+    const algo = bsd ? bsd[1]!.toLowerCase() : (section ?? (hex.length === 64 ? 'sha256' : 'sha512'));
+    if (isDigestAlgo(algo) && hex.length === DIGEST_HEX[algo]) found[algo] ??= hex;
   }
+  if (found.sha512) return `sha512:${found.sha512}`;
+  if (found.sha256) return `sha256:${found.sha256}`;
   return undefined;
 }
 
@@ -111,14 +142,14 @@ async function fileDigest(file: string, algo: string): Promise<string> {
 }
 
 /**
- * Downloads with resume (HTTP Range) into `<target>.download`, verifies the digest
- * before anything uses the file, unpacks gz/bz2/xz, then renames into place.
- * A bad digest deletes the download.
+ * Downloads with resume (HTTP Range) into `<target>.download`, verifies its OpenPGP
+ * signature (when the template names one) and its digest before anything uses the file,
+ * unpacks gz/bz2/xz, then renames into place. A bad signature or digest deletes the download.
  */
 export async function downloadImage(
   template: Template,
   target: string,
-  opts: { onEvent: EventSink; signal?: AbortSignal },
+  opts: DownloadOptions,
 ): Promise<void> {
   const img = template.image;
   if ('build' in img) return;
@@ -133,11 +164,15 @@ export async function downloadImage(
     source = `${target}.download`;
     await fetchResumable(img.url, source, template.name, opts);
   } else throw new LabError(`template ${template.name} has neither image.url nor image.path`);
+  // The .sig signs the published (still compressed) bytes: check them before unpacking.
+  if (img.signatureUrl) await checkSignature(template, source, target, opts);
   let digest = img.digest;
   if (!digest && img.digestUrl) {
     const res = await fetch(img.digestUrl, opts.signal ? { signal: opts.signal } : {});
     if (!res.ok) throw new HostError(`cannot fetch ${img.digestUrl}: HTTP ${res.status}`);
-    digest = pickDigest(await res.text(), path.basename(new URL(img.url ?? img.digestUrl).pathname));
+    const name = path.basename(new URL(img.url ?? img.digestUrl).pathname);
+    digest = pickDigest(await res.text(), name);
+    if (!digest) throw new HostError(`${img.digestUrl} lists no sha256 or sha512 digest for ${name}`);
   }
   if (!digest)
     throw new LabError(
@@ -169,6 +204,57 @@ export async function downloadImage(
   else await run('cp', ['--reflink=auto', source, tmp], { timeoutMs: 30 * 60_000 });
   await rename(tmp, target);
   if (img.url) await rm(source, { force: true });
+}
+
+/**
+ * Fetches image.signatureUrl beside the download and checks it with gpgv against the
+ * template's pinned key. A refused signature deletes the download (it is never cached).
+ */
+async function checkSignature(
+  template: Template,
+  source: string,
+  target: string,
+  opts: DownloadOptions,
+): Promise<void> {
+  const img = template.image;
+  if ('build' in img || !img.signatureUrl) return;
+  if (!img.signingKey)
+    throw new LabError(`template ${template.name} has image.signatureUrl but no image.signingKey`);
+  const key = (opts.trustedKey ?? trustedKey)(img.signingKey);
+  const res = await fetch(img.signatureUrl, opts.signal ? { signal: opts.signal } : {});
+  if (!res.ok)
+    throw new HostError(
+      `cannot fetch the signature of ${template.name}'s image from ${img.signatureUrl}: HTTP ${res.status}`,
+      {
+        hint: 'the image is not used unsigned; check image.signatureUrl, or run lab up again later (the download is kept)',
+      },
+    );
+  const bytes = Buffer.from(await res.arrayBuffer());
+  // A detached signature is a few hundred bytes; anything large is not one.
+  if (bytes.length > 64 * 1024)
+    throw new HostError(`${img.signatureUrl} is ${bytes.length} bytes: not a detached signature`);
+  const sig = `${target}.download.sig`;
+  await writeFile(sig, bytes);
+  opts.onEvent({
+    kind: 'log',
+    level: 'info',
+    message: `checking the OpenPGP signature of ${template.name}'s image (key ${key.fingerprint})`,
+  });
+  try {
+    await verifyDetachedSignature(source, sig, key.file, {
+      fingerprint: key.fingerprint,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof SignatureError)) throw err;
+    if (img.url) await rm(source, { force: true });
+    throw new HostError(`image of ${template.name} failed signature verification: ${err.message}`, {
+      cause: err,
+      hint: `${img.url ? 'the download was deleted. ' : ''}${err.hint ?? ''}`.trim(),
+    });
+  } finally {
+    await rm(sig, { force: true });
+  }
 }
 
 async function fetchResumable(

@@ -41,16 +41,30 @@ export const templateSchema = z.strictObject({
         .describe('Built locally by `lab image build NAME`'),
       format: z.enum(['qcow2', 'raw']).default('qcow2'),
     }),
-    z.strictObject({
-      url: z.url().optional(),
-      path: z.string().optional(),
-      digest: digest.optional(),
-      /** Where the expected digest is published when the image itself is not pinned. */
-      digestUrl: z.url().optional(),
-      format: z.enum(['qcow2', 'raw']).default('qcow2'),
-      compression: z.enum(['none', 'gz', 'bz2', 'xz']).default('none'),
-      unavailable: z.string().optional().describe('Why this image can no longer be downloaded'),
-    }),
+    z
+      .strictObject({
+        url: z.url().optional(),
+        path: z.string().optional(),
+        digest: digest.optional(),
+        /** Where the expected digest is published when the image itself is not pinned. */
+        digestUrl: z.url().optional(),
+        /** A detached OpenPGP signature over the published (still compressed) file. */
+        signatureUrl: z.url().optional(),
+        /** The key that must have made it: a file in vm-templates/keys/ with a pinned fingerprint. */
+        signingKey: z
+          .string()
+          .regex(/^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,80}\.asc$/, {
+            message: 'expected a key file name in vm-templates/keys/ (NAME.asc, no slashes)',
+          })
+          .optional(),
+        format: z.enum(['qcow2', 'raw']).default('qcow2'),
+        compression: z.enum(['none', 'gz', 'bz2', 'xz']).default('none'),
+        unavailable: z.string().optional().describe('Why this image can no longer be downloaded'),
+      })
+      .refine((i) => !i.signatureUrl === !i.signingKey, {
+        message: 'image.signatureUrl and image.signingKey go together',
+        path: ['signingKey'],
+      }),
   ]),
   boot: z.union([
     z.strictObject({

@@ -123,4 +123,50 @@ describe('image downloads', () => {
   ])('pickDigest finds the line for the file', (listing, file, want) => {
     expect(pickDigest(listing, file)).toBe(want);
   });
+
+  // The shape of Flatcar's <image>.DIGESTS: MD5, SHA1 and SHA512 sections, no sha256.
+  const img = 'flatcar_production_qemu_image.img';
+  const flatcarDigests = (file = img) =>
+    [
+      '# MD5 HASH',
+      `${'1'.repeat(32)}  ${file}`,
+      '# SHA1 HASH',
+      `${'2'.repeat(40)}  ${file}`,
+      '# SHA512 HASH',
+      `${'3'.repeat(128)}  ${file}`,
+      '',
+    ].join('\n');
+  it.each([
+    ['Flatcar DIGESTS: the SHA512 line', flatcarDigests(), img, `sha512:${'3'.repeat(128)}`],
+    [
+      'Flatcar DIGESTS with CRLF line ends',
+      flatcarDigests().replaceAll('\n', '\r\n'),
+      img,
+      `sha512:${'3'.repeat(128)}`,
+    ],
+    ['Flatcar DIGESTS of another file', flatcarDigests(`${img}.bz2`), img, undefined],
+    [
+      'two files: the one named',
+      flatcarDigests(`${img}.bz2`) + `# SHA512 HASH\n${'4'.repeat(128)}  ${img}\n`,
+      img,
+      `sha512:${'4'.repeat(128)}`,
+    ],
+    ['only MD5 and SHA1: nothing usable', flatcarDigests().split('# SHA512')[0]!, img, undefined],
+    [
+      'sha512 preferred over sha256',
+      `${'a'.repeat(64)}  x.img\n${'b'.repeat(128)}  x.img\n`,
+      'x.img',
+      `sha512:${'b'.repeat(128)}`,
+    ],
+    [
+      'a section header names the algorithm',
+      `# SHA256 HASH\n${'b'.repeat(128)}  x.img\n`,
+      'x.img',
+      undefined,
+    ],
+    ['BSD tag', `SHA256 (x.img) = ${'C'.repeat(64)}\n`, 'x.img', `sha256:${'c'.repeat(64)}`],
+    ['sha256sum with a path', `${'a'.repeat(64)}  ./dir/x.img\n`, 'x.img', `sha256:${'a'.repeat(64)}`],
+  ])('pickDigest: %s', (_name, listing, file, want) => {
+    expect(pickDigest(listing, file)).toBe(want);
+  });
 });
