@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'open a shell on a node, or run one command: lab ssh NODE [-- CMD...]',
     load: () => import('./commands/ssh.js'),
   },
+  units: {
+    summary: "the lab's units and the node each runs on, like fleetctl list-units (--json)",
+    load: () => import('./commands/units.js'),
+  },
   down: {
     summary: "stop and remove the lab's domains, disks and network (--keep-disks: stop only)",
     load: () => import('./commands/down.js'),

@@ -26,6 +26,7 @@ case ${1:-up} in
     bash "$HARNESS/labns.sh" up
     in_ns up -f Labfile.example.yaml
     in_ns status --table -f Labfile.example.yaml
+    in_ns units -f Labfile.example.yaml
     echo "next: scripts/demo.sh lab ssh coreos2 -- etcdctl get /message   |   scripts/demo.sh down"
     ;;
   lab) shift; in_ns "$@" ;;

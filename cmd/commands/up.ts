@@ -3,6 +3,7 @@ import { up, type UpResult } from '../../lab/apply/up.js';
 import { loadLab } from '../../lab/load.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { plainEventPrinter, table } from '../output.js';
+import { unitsTable } from './units.js';
 
 const HELP = `Usage: lab up [-f Labfile.yaml] [--json]
 
@@ -74,7 +75,8 @@ function summary(r: UpResult): string {
   const c = r.cluster;
   if (c.etcdMembers !== undefined)
     out += `etcd: ${c.etcdMembers} members, leader ${c.etcdLeader ?? 'none'}, write/read across nodes ${c.replicated ? 'ok' : 'FAILED'}\n`;
-  for (const p of c.problems) out += `problem: ${p}\n`;
+  if (r.units) out += unitsTable(r.units.rows);
+  for (const p of [...c.problems, ...(r.units?.problems ?? [])]) out += `problem: ${p}\n`;
   out += `${r.ok ? 'lab is healthy' : 'lab is NOT healthy'} (${(r.ms / 1000).toFixed(1)} s, accelerator ${r.accelerator === 'kvm' ? 'KVM' : 'TCG'}${r.changed ? '' : ', nothing changed'})\n`;
   return out;
 }

@@ -1,9 +1,9 @@
 import { describeError } from '../errors.js';
-import { AgentClient, type GuestLink } from '../guest/agent.js';
-import { GuestSession } from '../guest/ssh.js';
+import type { GuestLink } from '../guest/agent.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
 import { mapLimit, sshTargetFor, type LabContext } from './context.js';
+import { labAgent, openLink } from './links.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 
 export interface NodeStatus {
@@ -91,9 +91,7 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
   const [states, secret] = await Promise.all([ctx.virsh.listDomainStates(), ctx.dir.secret(false)]);
   const timeoutMs = opts.probeTimeoutMs ?? 15_000;
   // Through the lab's connection agent when it runs (or can start): no handshake per look.
-  const agent = secret
-    ? await AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined)
-    : undefined;
+  const agent = secret ? await labAgent(ctx.dir.private) : undefined;
   try {
     const nodes = await mapLimit(ctx.lab.nodes, 16, async (node): Promise<NodeStatus> => {
       const base = emptyNodeStatus(node, states.get(node.domain) ?? 'missing');
@@ -103,12 +101,7 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
       const target = sshTargetFor(ctx.lab, node, secret);
       let link: GuestLink | undefined;
       try {
-        if (agent) {
-          await agent.connect(target, timeoutMs);
-          link = agent.link(target);
-        } else {
-          link = await GuestSession.connect(target, { timeoutMs });
-        }
+        link = await openLink(agent, target, timeoutMs);
         const h = await probeNode(link, {
           services: node.services,
           fleet: 'fleet' in node.template.services,

@@ -28,6 +28,7 @@ import type { DomainType, NodePaths, ProvisioningBundle } from '../render/types.
 import { writeAtomic } from '../state.js';
 import { mapLimit, nodeKeys, sshTargetFor, type LabContext } from './context.js';
 import { observeNodes } from './observe.js';
+import { convergeUnits, type UnitsResult } from './units.js';
 
 export interface NodeResult {
   node: string;
@@ -51,6 +52,8 @@ export interface UpResult {
     machineIdsDistinct?: boolean;
     problems: string[];
   };
+  /** The lab's units after scheduling (absent when the lab has none and none were found). */
+  units?: UnitsResult;
   ms: number;
 }
 
@@ -277,6 +280,7 @@ export async function up(ctx: LabContext): Promise<UpResult> {
   const agent = AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined);
   let results: NodeResult[];
   let cluster: UpResult['cluster'];
+  let units: UnitsResult;
   try {
     results = await mapLimit(desired, 8, (d) =>
       convergeNode(
@@ -291,6 +295,25 @@ export async function up(ctx: LabContext): Promise<UpResult> {
       ),
     );
     cluster = await checkCluster(ctx, desired, results, secret, sessions);
+    if (ctx.lab.units.length)
+      ctx.onEvent({ kind: 'log', level: 'info', message: `units: scheduling ${ctx.lab.units.length}` });
+    const restarted = new Set(plan.nodes.filter((p) => p.actions.includes('start')).map((p) => p.node));
+    units = await convergeUnits(ctx.lab, sessions, restarted, {
+      deadlineMs: times.servicesMs,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
+    for (const c of units.changes)
+      ctx.onEvent({
+        kind: 'log',
+        level: 'info',
+        message: `${c.node}: units ${[
+          c.written.length ? `written ${c.written.join(' ')}` : '',
+          c.removed.length ? `removed ${c.removed.join(' ')}` : '',
+          c.started.length ? `started ${c.started.join(' ')}` : '',
+        ]
+          .filter(Boolean)
+          .join(', ')}`,
+      });
   } finally {
     for (const s of sessions.values()) s.close();
     const a = await agent;
@@ -300,13 +323,15 @@ export async function up(ctx: LabContext): Promise<UpResult> {
     );
     a?.close();
   }
-  const changed = plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0);
+  const changed =
+    plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0) || units.changes.length > 0;
   return {
-    ok: results.every((r) => r.ok) && cluster.problems.length === 0,
+    ok: results.every((r) => r.ok) && cluster.problems.length === 0 && units.problems.length === 0,
     accelerator: accel.type,
     changed,
     nodes: results,
     cluster,
+    ...(units.rows.length ? { units } : {}),
     ms: Math.round(performance.now() - started),
   };
 }

@@ -314,6 +314,7 @@ export class AgentClient {
             target: w,
             argv,
             ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+            ...(opts?.input !== undefined ? { input: opts.input } : {}),
           },
           opts?.timeoutMs ?? 60_000,
         )) as ExecResult,

@@ -30,7 +30,53 @@ nodes:
   - name: coreos3
     ip: 10.77.0.54
     files: [{ path: /etc/motd, content: "welcome\\n", mode: "0644" }]
+# The walkthrough's fleet units, scheduled by lab (the image has no fleet), on the
+# busybox image lab imports on every node (no registry).
+units:
+  - name: hello.service
+    content: |
+      [Unit]
+      Description=MyApp
+      After=docker.service
+      Requires=docker.service
+
+      [Service]
+      ExecStartPre=-/usr/bin/docker rm -f hello
+      ExecStart=/usr/bin/docker run --rm --name hello lab/busybox:local /bin/sh -c "while true; do echo Hello World; sleep 1; done"
+      ExecStop=/usr/bin/docker stop hello
+  - name: apache.{n}.service
+    count: 2
+    content: |
+      [Unit]
+      Description=My Apache Frontend
+      After=docker.service
+      Requires=docker.service
+
+      [Service]
+      ExecStartPre=-/usr/bin/docker rm -f apache
+      ExecStart=/usr/bin/docker run --rm --name apache -p 80:80 lab/busybox:local /bin/sh -c "mkdir -p /www && echo Hello from apache > /www/index.html && exec httpd -f -p 80 -h /www"
+      ExecStop=/usr/bin/docker stop apache
+
+      [X-Fleet]
+      X-Conflicts=apache.*.service
 `);
+
+interface UnitRow {
+  unit: string;
+  node?: string;
+  ip?: string;
+  active: string;
+  sub: string;
+  description: string;
+}
+
+/** lab units --json, with each unit's nodes. */
+async function unitsNow(): Promise<{ rows: UnitRow[]; on: (unit: string) => string[] }> {
+  const r = await lab(['units', '-f', file, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const rows = JSON.parse(r.stdout) as UnitRow[];
+  return { rows, on: (unit) => rows.filter((x) => x.unit === unit && x.node).map((x) => x.node!) };
+}
 
 let before: Awaited<ReturnType<typeof inventory>>;
 let terminal: Terminal | undefined;
@@ -80,6 +126,50 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
       expect(n.docker?.state).toBe('up');
       expect(n.fleet).toBe('absent');
       expect(n.lastError).toBeNull();
+    }
+  });
+
+  let placedBefore: Awaited<ReturnType<typeof unitsNow>>;
+  it('lab units: the conflicting apache replicas run on two different nodes, hello prints Hello World, httpd answers', async () => {
+    const u = await unitsNow();
+    placedBefore = u;
+    expect(u.rows.map((r) => r.unit).sort()).toEqual([
+      'apache.1.service',
+      'apache.2.service',
+      'hello.service',
+    ]);
+    for (const r of u.rows) {
+      expect(r.node, r.unit).toBeDefined();
+      expect([r.active, r.sub], r.unit).toEqual(['active', 'running']);
+    }
+    const [a1, a2] = [u.on('apache.1.service'), u.on('apache.2.service')];
+    expect(a1).toHaveLength(1);
+    expect(a2).toHaveLength(1);
+    expect(a1[0]).not.toBe(a2[0]);
+    expect(u.rows.find((r) => r.unit === 'apache.1.service')!.description).toBe('My Apache Frontend');
+    // The table reads like fleetctl list-units: UNIT LOAD ACTIVE SUB DESC MACHINE.
+    const table = await lab(['units', '-f', file]);
+    expect(table.stdout.split('\n')[0]).toMatch(/^UNIT\s+LOAD\s+ACTIVE\s+SUB\s+DESC\s+MACHINE$/);
+    expect(table.stdout).toMatch(
+      /^hello\.service\s+loaded\s+active\s+running\s+MyApp\s+[0-9a-f]{8}\.\.\.\/10\.77\.0\.5\d$/m,
+    );
+    // hello's container prints Hello World every second on its node.
+    const hello = u.on('hello.service')[0]!;
+    const logs = await eventually(async () => {
+      const r = await lab(['ssh', hello, '-f', file, '--', 'sudo', 'docker', 'logs', '--tail', '3', 'hello']);
+      return r.stdout.includes('Hello World') ? r.stdout : undefined;
+    }, 60_000);
+    expect(logs).toMatch(/^Hello World$/m);
+    // Each apache replica serves on port 80 of its own node.
+    for (const node of [a1[0]!, a2[0]!]) {
+      const ip = u.rows.find((r) => r.node === node && r.unit.startsWith('apache'))!.ip!;
+      const body = await eventually(async () => {
+        const res = await fetch(`http://${ip}/`, { signal: AbortSignal.timeout(10_000) }).catch(
+          () => undefined,
+        );
+        return res?.ok ? await res.text() : undefined;
+      }, 60_000);
+      expect(body).toBe('Hello from apache\n');
     }
   });
 
@@ -235,6 +325,33 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     }, 180_000);
     expect(s.nodes.map((n) => n.machineId)).toEqual(first.nodes.map((n) => n.machineId));
     expect(s.cluster.etcdMembers).toBe(3);
+  });
+
+  it('the units of the node that went down moved to the others, still apart, all running', async () => {
+    const lost = placedBefore.rows.filter((r) => r.node === destroyed).map((r) => r.unit);
+    expect(lost.length).toBeGreaterThan(0); // each node ran one of the three units
+    const u = await unitsNow();
+    for (const unit of lost) {
+      expect(u.on(unit), unit).toHaveLength(1);
+      expect(u.on(unit)[0], unit).not.toBe(destroyed);
+    }
+    // The others stayed where they were.
+    for (const r of placedBefore.rows.filter((x) => x.node !== destroyed))
+      expect(u.on(r.unit)).toEqual([r.node]);
+    expect(u.on('apache.1.service')[0]).not.toBe(u.on('apache.2.service')[0]);
+    for (const r of u.rows) expect([r.unit, r.active, r.sub]).toEqual([r.unit, 'active', 'running']);
+    // Nothing of them was left behind on the node that came back.
+    const left = await lab([
+      'ssh',
+      destroyed!,
+      '-f',
+      file,
+      '--',
+      'sh',
+      '-c',
+      'ls /etc/systemd/system/*.service 2>/dev/null; true',
+    ]);
+    for (const unit of lost) expect(left.stdout).not.toContain(unit);
   });
 
   it('lab down leaves no domain, overlay or seed behind, and a second down is fine', async () => {

@@ -6,7 +6,8 @@ import { probeMachineId } from './machine-id.js';
 
 /** What a probe needs from a guest: run argv, get output and exit code. GuestSession is one; tests pass fakes. */
 export interface Exec {
-  exec(argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  /** `input` is written to the command's stdin, then EOF. */
+  exec(argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
   /**
    * An HTTP request to a guest service through the SSH connection (GuestSession has it):
    * probes prefer it, as it starts no process in the guest, and fall back to commands.

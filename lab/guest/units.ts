@@ -1,0 +1,156 @@
+import type { Exec } from './probes/index.js';
+
+/** Where lab writes the units it schedules (the admin's place for units, not the image's). */
+export const UNIT_DIR = '/etc/systemd/system';
+
+/** The first line of every unit file lab writes: whose it is and which content. */
+export function unitMarker(lab: string, hash: string): string {
+  return `# lab unit lab=${lab} sha256=${hash}`;
+}
+
+/** A unit lab finds on a node: its content hash and what systemd says of it. */
+export interface ObservedUnit {
+  name: string;
+  /** From the marker line; undefined when the file is not lab's (or gone). */
+  hash?: string;
+  load: string;
+  active: string;
+  sub: string;
+  description: string;
+}
+
+/**
+ * `find ... -exec grep -H -m1 '^# lab unit ' {} +` output -> unit name -> content hash,
+ * for this lab's units only. Pure.
+ */
+export function parseUnitMarkers(stdout: string, lab: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^\/etc\/systemd\/system\/([^/:]+\.service):# lab unit lab=(\S+) sha256=([0-9a-f]{64})$/.exec(
+      line,
+    );
+    if (m && m[2] === lab) found.set(m[1]!, m[3]!);
+  }
+  return found;
+}
+
+/** `systemctl show -p Id,LoadState,ActiveState,SubState,Description` output -> one record per unit. Pure. */
+export function parseSystemctlShow(stdout: string): Map<string, Omit<ObservedUnit, 'hash'>> {
+  const units = new Map<string, Omit<ObservedUnit, 'hash'>>();
+  for (const block of stdout.split(/\n\s*\n/)) {
+    const kv = new Map<string, string>();
+    for (const line of block.split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) kv.set(line.slice(0, eq), line.slice(eq + 1));
+    }
+    const id = kv.get('Id');
+    if (!id) continue;
+    units.set(id, {
+      name: id,
+      load: kv.get('LoadState') ?? '',
+      active: kv.get('ActiveState') ?? '',
+      sub: kv.get('SubState') ?? '',
+      description: kv.get('Description') ?? '',
+    });
+  }
+  return units;
+}
+
+/**
+ * This lab's units on one node, with their state; `also` adds units to ask systemd about
+ * (the ones that should be there). Two commands, at once, over the node's connection.
+ */
+export async function observeUnits(
+  link: Exec,
+  lab: string,
+  also: readonly string[],
+): Promise<Map<string, ObservedUnit>> {
+  const markers = parseUnitMarkers(
+    (
+      await link.exec(
+        [
+          'find',
+          UNIT_DIR,
+          '-maxdepth',
+          '1',
+          '-name',
+          '*.service',
+          '-exec',
+          'grep',
+          '-H',
+          '-m1',
+          '^# lab unit ',
+          '{}',
+          '+',
+        ],
+        { timeoutMs: 30_000 },
+      )
+    ).stdout,
+    lab,
+  );
+  const names = [...new Set([...markers.keys(), ...also])].sort();
+  const out = new Map<string, ObservedUnit>();
+  if (names.length === 0) return out;
+  const shown = parseSystemctlShow(
+    (
+      await link.exec(
+        ['systemctl', 'show', '--property=Id,LoadState,ActiveState,SubState,Description', '--', ...names],
+        { timeoutMs: 30_000 },
+      )
+    ).stdout,
+  );
+  for (const name of names) {
+    const s = shown.get(name) ?? {
+      name,
+      load: 'not-found',
+      active: 'inactive',
+      sub: 'dead',
+      description: '',
+    };
+    const hash = markers.get(name);
+    out.set(name, { ...s, ...(hash ? { hash } : {}) });
+  }
+  return out;
+}
+
+/** Fails with the command's own words when it exits non-zero. */
+async function must(
+  link: Exec,
+  argv: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const r = await link.exec(argv, { timeoutMs: 120_000, ...opts });
+  if (r.code !== 0)
+    throw new Error(`${argv.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-300)}`);
+}
+
+/**
+ * Brings one node to `want` (unit name -> content with its marker): writes new and changed
+ * unit files, removes this lab's units that should not be there, and starts what must run.
+ * argv only, content through stdin: nothing of a unit reaches a shell.
+ */
+export async function applyUnits(
+  link: Exec,
+  want: ReadonlyMap<string, { content: string; hash: string }>,
+  seen: ReadonlyMap<string, ObservedUnit>,
+  lab: string,
+): Promise<{ written: string[]; removed: string[]; started: string[] }> {
+  const written = [...want].filter(([name, u]) => seen.get(name)?.hash !== u.hash).map(([name]) => name);
+  const removed = [...seen.values()].filter((u) => u.hash && !want.has(u.name)).map((u) => u.name);
+  if (removed.length) {
+    await must(link, ['sudo', 'systemctl', 'stop', '--', ...removed]);
+    await must(link, ['sudo', 'rm', '-f', '--', ...removed.map((n) => `${UNIT_DIR}/${n}`)]);
+  }
+  for (const name of written) {
+    const u = want.get(name)!;
+    const text = `${unitMarker(lab, u.hash)}\n${u.content.endsWith('\n') ? u.content : `${u.content}\n`}`;
+    await must(link, ['sudo', 'install', '-m', '0644', '/dev/stdin', `${UNIT_DIR}/${name}`], { input: text });
+  }
+  if (written.length || removed.length) await must(link, ['sudo', 'systemctl', 'daemon-reload']);
+  // A rewritten unit restarts with its new content; one that stopped starts again.
+  const restart = written.filter((n) => seen.get(n)?.active === 'active');
+  const start = [...want.keys()].filter((n) => !restart.includes(n) && seen.get(n)?.active !== 'active');
+  if (restart.length) await must(link, ['sudo', 'systemctl', 'restart', '--no-block', '--', ...restart]);
+  if (start.length) await must(link, ['sudo', 'systemctl', 'start', '--no-block', '--', ...start]);
+  return { written, removed, started: [...restart, ...start] };
+}
