@@ -1,7 +1,8 @@
 import { LabError, describeError } from '../errors.js';
 import type { GuestLink } from '../guest/agent.js';
 import { pollUntil } from '../guest/wait.js';
-import { applyUnits, observeUnits, type ObservedUnit } from '../guest/units.js';
+import { probeFleet, type FleetUnit } from '../guest/probes/fleet.js';
+import { applyUnits, fleetStartUnits, observeUnits, type ObservedUnit } from '../guest/units.js';
 import type { LabSpec } from '../plan/model.js';
 import { scheduleUnits, type SchedNode } from '../plan/units.js';
 import { sshTargetFor, type LabContext } from './context.js';
@@ -103,6 +104,8 @@ export async function convergeUnits(
   restarted: ReadonlySet<string>,
   opts: { deadlineMs: number; signal?: AbortSignal },
 ): Promise<UnitsResult> {
+  const fleetNode = lab.nodes.find((n) => links.has(n.name) && n.services.includes('fleet'));
+  if (fleetNode && lab.units.length) return viaFleet(lab, links.get(fleetNode.name)!);
   const problems: string[] = [];
   const seen = await observeLabUnits(lab, links);
   // Where each unit is now, leaving out nodes that were lost since: their units move.
@@ -161,6 +164,51 @@ export async function convergeUnits(
       problems.push(`unit ${p.unit} on ${p.node} is ${u ? `${u.active} (${u.sub})` : 'missing'}`);
   }
   return { rows: unitRows(lab, last), changes, problems };
+}
+
+/** The units through fleet: start what fleet does not run yet, then read fleet's table. */
+async function viaFleet(lab: LabSpec, link: GuestLink): Promise<UnitsResult> {
+  const before = await probeFleet(link);
+  if (before === 'absent')
+    return { rows: [], changes: [], problems: [`${link.node}: fleet is configured but fleetctl is missing`] };
+  const running = new Set(before.units.filter((u) => u.active === 'active').map((u) => u.unit));
+  const start = lab.units.filter((u) => !running.has(u.name));
+  const problems: string[] = [];
+  await fleetStartUnits(link, start, lab.name).catch((err: unknown) =>
+    problems.push(`fleet: ${describeError(err)}`),
+  );
+  const after = await probeFleet(link);
+  const rows = fleetRows(lab, after === 'absent' ? [] : after.units);
+  return {
+    rows,
+    changes: start.length
+      ? [
+          {
+            node: link.node,
+            written: start.map((u) => u.name),
+            removed: [],
+            started: start.map((u) => u.name),
+          },
+        ]
+      : [],
+    problems,
+  };
+}
+
+/** Rows from fleet's `list-units`, its machines matched to nodes by machine-id. */
+function fleetRows(lab: LabSpec, units: readonly FleetUnit[]): UnitRow[] {
+  return lab.units.map((spec): UnitRow => {
+    const u = units.find((x) => x.unit === spec.name);
+    const node = lab.nodes.find((n) => u?.machineId && n.machineId.startsWith(u.machineId));
+    return {
+      unit: spec.name,
+      ...(node ? { node: node.name, machineId: node.machineId, ip: node.ip } : {}),
+      load: u?.load ?? '-',
+      active: u?.active ?? '-',
+      sub: u?.sub ?? '-',
+      description: u?.desc ?? descriptionOf(spec.content),
+    };
+  });
 }
 
 /** `lab units`: what every running node has of the lab's units, like `fleetctl list-units`. */

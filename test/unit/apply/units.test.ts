@@ -105,3 +105,66 @@ describe('convergeUnits', () => {
     expect(res2.problems).toContain('unit hello.service on n1 is inactive (dead)');
   });
 });
+
+describe('convergeUnits through fleet (the image has it)', () => {
+  const w = checkLabfileText(
+    `name: walk
+template: coreos-alpha
+network: { mode: bridge, bridge: br0, cidr: 192.168.2.0/24 }
+services: [etcd, docker, fleet]
+nodes:
+  - { name: coreos1, ip: 192.168.2.52 }
+  - { name: coreos2, ip: 192.168.2.53 }
+units:
+  - { name: hello.service, content: "[Unit]\\nDescription=MyApp\\n[Service]\\nExecStart=/bin/true\\n" }
+`,
+    'L',
+  );
+  if (!w.ok) throw new Error(w.issues.map((i) => i.message).join('; '));
+  const walk = w.lab;
+
+  it('stages the unit files and fleetctl starts them; rows come from fleetctl list-units', async () => {
+    const calls: string[] = [];
+    let started = false;
+    const id = walk.nodes[1]!.machineId;
+    const link: GuestLink = {
+      node: 'coreos1',
+      close: () => {},
+      http: () => Promise.reject(new Error('no http')),
+      exec(argv) {
+        calls.push(argv.join(' '));
+        const ok = (stdout = '') => Promise.resolve({ stdout, stderr: '', code: 0 });
+        if (argv[0] === 'sh') return ok('/usr/bin/fleetctl\n');
+        if (argv[1] === 'list-machines') return ok('MACHINE\t\tIP\t\tMETADATA\n');
+        if (argv[1] === 'list-units')
+          return ok(
+            'UNIT\t\tLOAD\tACTIVE\tSUB\tDESC\tMACHINE\n' +
+              (started ? `hello.service\tloaded\tactive\trunning\tMyApp\t${id}/192.168.2.53\n` : ''),
+          );
+        if (argv[1] === 'start') started = true;
+        return ok();
+      },
+    };
+    const res = await convergeUnits(walk, new Map([['coreos1', link]]), new Set(), { deadlineMs: 1000 });
+    expect(calls).toContain('install -D -m 0644 /dev/stdin .lab-units/hello.service');
+    expect(calls).toContain('fleetctl start --no-block .lab-units/hello.service');
+    expect(res.problems).toEqual([]);
+    expect(res.rows).toEqual([
+      {
+        unit: 'hello.service',
+        node: 'coreos2',
+        machineId: id,
+        ip: '192.168.2.53',
+        load: 'loaded',
+        active: 'active',
+        sub: 'running',
+        description: 'MyApp',
+      },
+    ]);
+    // Running already: nothing is submitted again.
+    calls.length = 0;
+    const again = await convergeUnits(walk, new Map([['coreos1', link]]), new Set(), { deadlineMs: 1000 });
+    expect(again.changes).toEqual([]);
+    expect(calls.some((c) => c.startsWith('fleetctl start'))).toBe(false);
+  });
+});
