@@ -157,7 +157,7 @@ export async function convergeUnits(
       ...(opts.signal ? { signal: opts.signal } : {}),
       describe: 'units active',
     }).catch(() => undefined);
-  } else if (placed.length > 0) await activeAll();
+  }
   for (const p of placed) {
     const u = last.get(p.node)?.get(p.unit);
     if (u?.active !== 'active')

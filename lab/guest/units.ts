@@ -65,9 +65,29 @@ export async function observeUnits(
   lab: string,
   also: readonly string[],
 ): Promise<Map<string, ObservedUnit>> {
-  const markers = parseUnitMarkers(
-    (
-      await link.exec(
+  const show = async (names: readonly string[]) =>
+    names.length === 0
+      ? new Map<string, Omit<ObservedUnit, 'hash'>>()
+      : parseSystemctlShow(
+          (
+            await link.exec(
+              [
+                'systemctl',
+                'show',
+                '--property=Id,LoadState,ActiveState,SubState,Description',
+                '--',
+                ...names,
+              ],
+              { timeoutMs: 30_000 },
+            )
+          ).stdout,
+        );
+  // Both at once (an emulated guest takes a while per command); a unit found that was not
+  // asked about (one the Labfile no longer has) costs one more look.
+  const wanted = [...new Set(also)].sort();
+  const [markers, shown] = await Promise.all([
+    link
+      .exec(
         [
           'find',
           UNIT_DIR,
@@ -85,21 +105,13 @@ export async function observeUnits(
         ],
         { timeoutMs: 30_000 },
       )
-    ).stdout,
-    lab,
-  );
-  const names = [...new Set([...markers.keys(), ...also])].sort();
+      .then((r) => parseUnitMarkers(r.stdout, lab)),
+    show(wanted),
+  ]);
+  const extra = [...markers.keys()].filter((n) => !shown.has(n)).sort();
+  for (const [name, u] of await show(extra)) shown.set(name, u);
   const out = new Map<string, ObservedUnit>();
-  if (names.length === 0) return out;
-  const shown = parseSystemctlShow(
-    (
-      await link.exec(
-        ['systemctl', 'show', '--property=Id,LoadState,ActiveState,SubState,Description', '--', ...names],
-        { timeoutMs: 30_000 },
-      )
-    ).stdout,
-  );
-  for (const name of names) {
+  for (const name of [...new Set([...wanted, ...markers.keys()])].sort()) {
     const s = shown.get(name) ?? {
       name,
       load: 'not-found',

@@ -50,14 +50,19 @@ describe('unit markers and systemctl show', () => {
     ]);
   });
 
-  it('observes with argv only (no shell), asking systemd about found and wanted units', async () => {
+  it('observes with argv only (no shell): the wanted units at once with the search, then the ones found besides', async () => {
     const r = recorder((argv) =>
       argv[0] === 'find'
         ? { stdout: `/etc/systemd/system/old.service:${unitMarker('l', H1)}\n` }
-        : {
-            stdout:
-              'Id=old.service\nLoadState=loaded\nActiveState=active\nSubState=running\nDescription=Old\n',
-          },
+        : argv.includes('old.service')
+          ? {
+              stdout:
+                'Id=old.service\nLoadState=loaded\nActiveState=active\nSubState=running\nDescription=Old\n',
+            }
+          : {
+              stdout:
+                'Id=new.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nDescription=new.service\n',
+            },
     );
     const seen = await observeUnits(r.exec, 'l', ['new.service']);
     expect(r.calls.map((c) => c.argv)).toEqual([
@@ -76,14 +81,8 @@ describe('unit markers and systemctl show', () => {
         '{}',
         '+',
       ],
-      [
-        'systemctl',
-        'show',
-        '--property=Id,LoadState,ActiveState,SubState,Description',
-        '--',
-        'new.service',
-        'old.service',
-      ],
+      ['systemctl', 'show', '--property=Id,LoadState,ActiveState,SubState,Description', '--', 'new.service'],
+      ['systemctl', 'show', '--property=Id,LoadState,ActiveState,SubState,Description', '--', 'old.service'],
     ]);
     expect(seen.get('old.service')).toEqual({
       name: 'old.service',
