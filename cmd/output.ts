@@ -1,4 +1,11 @@
+import { formatIssue } from '../lab/errors.js';
 import type { LabEvent } from '../lab/events.js';
+import type { LabSpec } from '../lab/plan/model.js';
+
+/** What lab repaired in the Labfile (a dashed cloud-config key), on stderr, located. */
+export function printWarnings(lab: LabSpec): void {
+  for (const w of lab.warnings) process.stderr.write(`warning: ${formatIssue(w)}\n`);
+}
 
 /** Plain, timestamped progress lines on stderr: readable in CI logs and pipes. */
 export function plainEventPrinter(opts: { debug: boolean }) {

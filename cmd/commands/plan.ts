@@ -4,7 +4,7 @@ import { ignoreEvents } from '../../lab/events.js';
 import { loadLab } from '../../lab/load.js';
 import { isNoop } from '../../lab/plan/plan.js';
 import { labfilePath, parseFlags } from '../args.js';
-import { table } from '../output.js';
+import { printWarnings, table } from '../output.js';
 
 const HELP = `Usage: lab plan [-f Labfile.yaml] [--json]
 
@@ -20,6 +20,7 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
   if (!flags) return 0;
   const { lab } = loadLab(labfilePath(flags.values.file));
+  printWarnings(lab);
   const ctx = labContext(lab, ignoreEvents);
   await ctx.virsh.check();
   const { plan, accel, observed } = await prepare(ctx, { buildImages: false, write: false });

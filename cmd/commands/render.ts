@@ -9,6 +9,7 @@ import { renderDomainXml } from '../../lab/render/domain-xml.js';
 import { renderNetworkXml } from '../../lab/render/network-xml.js';
 import { renderProvisioning } from '../../lab/render/provisioning.js';
 import { LabDir, writeAtomic } from '../../lab/state.js';
+import { printWarnings } from '../output.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 
 const HELP = `Usage: lab render --out DIR [-f Labfile.yaml] [--accel kvm|tcg]
@@ -36,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   if (accel !== 'kvm' && accel !== 'tcg')
     throw new UsageError(`--accel must be kvm or tcg, not ${String(accel)}`);
   const { lab } = loadLab(labfilePath(flags.values.file));
+  printWarnings(lab);
   const dir = new LabDir(lab.name);
   const secret = (await dir.secret(false)) ?? randomBytes(32);
   for (const node of lab.nodes) {

@@ -2,7 +2,7 @@ import { labContext } from '../../lab/apply/context.js';
 import { up, type UpResult } from '../../lab/apply/up.js';
 import { loadLab } from '../../lab/load.js';
 import { labfilePath, parseFlags } from '../args.js';
-import { plainEventPrinter, table } from '../output.js';
+import { plainEventPrinter, printWarnings, table } from '../output.js';
 import { unitsTable } from './units.js';
 
 const HELP = `Usage: lab up [-f Labfile.yaml] [--json]
@@ -27,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
   if (!flags) return 0;
   const { lab } = loadLab(labfilePath(flags.values.file));
+  printWarnings(lab);
   const controller = new AbortController();
   const onSignal = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);

@@ -1,4 +1,5 @@
 import { loadLab } from '../../lab/load.js';
+import { printWarnings } from '../output.js';
 import { labfilePath, parseFlags } from '../args.js';
 
 const HELP = `Usage: lab validate [-f Labfile.yaml]
@@ -16,6 +17,7 @@ export function run(argv: string[]): Promise<number> {
   if (!flags) return Promise.resolve(0);
   const file = labfilePath(flags.values.file);
   const { lab } = loadLab(file);
+  printWarnings(lab);
   process.stdout.write(
     `${file}: valid: lab ${lab.name}, ${lab.nodes.length} node(s), ${lab.network.mode} network ${lab.network.cidr}\n`,
   );

@@ -35,6 +35,12 @@ const fileSpec = z
   })
   .describe('A file written into the guest at first boot');
 
+const cloudConfig = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'CoreOS cloud-config merged into what lab renders (coreos-cloudinit templates only); keys as Flatcar reads them: reboot_strategy, drop_ins',
+  );
+
 const machine = {
   cpus: z.number().int().min(1).max(64).optional().describe('Virtual CPUs'),
   memory: size.optional().describe('Guest memory, e.g. 1GiB'),
@@ -57,6 +63,7 @@ const nodeSpec = z
     ...machine,
     services: z.array(serviceName).optional().describe('Overrides the lab-wide services for this node'),
     files: z.array(fileSpec).optional(),
+    cloudConfig: cloudConfig.optional(),
   })
   .describe('One node');
 
@@ -75,6 +82,7 @@ const nodeGroup = z
     ...machine,
     services: z.array(serviceName).optional(),
     files: z.array(fileSpec).optional(),
+    cloudConfig: cloudConfig.optional(),
   })
   .describe('Several alike nodes: { count: 3, name: node{n}, ip: 10.0.0.11 }');
 
@@ -181,6 +189,7 @@ export const labfileSchema = z
       .optional(),
     nodes: z.array(z.union([nodeSpec, nodeGroup])).min(1, { message: 'a lab needs at least one node' }),
     units: z.array(unitSpec).optional().describe('Units scheduled across the nodes, fleet style'),
+    cloudConfig: cloudConfig.optional(),
   })
   .describe('lab: one declarative file for a virtual cluster');
 

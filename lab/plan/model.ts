@@ -1,4 +1,5 @@
 import type { FileSpec, ServiceName } from '../labfile/schema.js';
+import type { Issue } from '../errors.js';
 import type { Template } from '../templates/schema.js';
 import type { UnitSpec } from './units.js';
 
@@ -14,6 +15,8 @@ export interface LabSpec {
   nodes: NodeSpec[];
   /** Units scheduled across the nodes (fleet semantics), in Labfile order. */
   units: UnitSpec[];
+  /** Problems lab repaired (a dashed cloud-config key rewritten): shown, not refused. */
+  warnings: Issue[];
   /** sha256 of the canonical Labfile: recorded in each domain's metadata. */
   labfileHash: string;
 }
@@ -50,4 +53,6 @@ export interface NodeSpec {
   template: Template;
   services: ServiceName[];
   files: FileSpec[];
+  /** The Labfile's cloud-config fragments (lab-wide, then the node's), in the parser's spelling. */
+  cloudConfig?: Record<string, unknown>;
 }

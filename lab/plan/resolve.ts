@@ -7,6 +7,7 @@ import { intToIp, ipToInt, isHostIn, netmaskOf, parseCidr } from './ipv4.js';
 import { machineIdOf, nodeMac, nodeUuid } from './identity.js';
 import type { LabSpec, NodeSpec } from './model.js';
 import { UNIT_NAME_RE, parseFleetOptions, type UnitSpec } from './units.js';
+import { checkCloudConfigFragment, mergeCloudConfig } from '../labfile/cloud-config-fragment.js';
 
 export const DEFAULTS = { cpus: 1, memory: '1GiB', disk: '8GiB' } as const;
 
@@ -81,6 +82,7 @@ export function resolveLab(
   const issues: Issue[] = [];
   const at = (path: PathKey[], message: string, atKey?: string) =>
     issues.push(source.issueAt(path, message, atKey ? { atKey } : {}));
+  const warnings: Issue[] = [];
 
   const net = labfile.network;
   const cidr = parseCidr(net.cidr);
@@ -189,6 +191,9 @@ export function resolveLab(
       if (filePaths.has(f.path)) at([...path, 'files', k, 'path'], `file ${f.path} is listed twice`);
       filePaths.add(f.path);
     });
+    const cloudConfig = template
+      ? nodeCloudConfig(labfile, n, template, source, issues, warnings)
+      : undefined;
     const uuid = nodeUuid(labfile.name, n.name);
     if (template) {
       nodes.push({
@@ -205,6 +210,7 @@ export function resolveLab(
         template,
         services,
         files,
+        ...(cloudConfig ? { cloudConfig } : {}),
       });
     }
   }
@@ -262,9 +268,58 @@ export function resolveLab(
       },
       nodes,
       units,
+      warnings: dedupe(warnings),
       labfileHash: sha256(canonicalJson(labfile)),
     },
   };
+}
+
+/**
+ * The lab-wide and the node's cloud-config fragments, checked against what the template's
+ * coreos-cloudinit reads and merged (the node's last), in the spelling the parser reads.
+ * A lab-wide fragment is checked for every node; the same issue is reported once.
+ */
+function nodeCloudConfig(
+  labfile: Labfile,
+  n: Expanded,
+  template: Template,
+  source: SourceMap,
+  issues: Issue[],
+  warnings: Issue[],
+): Record<string, unknown> | undefined {
+  const parts: [PathKey[], Record<string, unknown>][] = [];
+  if (labfile.cloudConfig) parts.push([['cloudConfig'], labfile.cloudConfig]);
+  if (n.cloudConfig) parts.push([[...n.at, 'cloudConfig'], n.cloudConfig]);
+  if (parts.length === 0) return undefined;
+  if (template.provisioning.dialect !== 'coreos-cloudinit') {
+    for (const [path] of parts)
+      issues.push(
+        source.issueAt(
+          path,
+          `cloudConfig is for CoreOS cloud-config templates; ${n.name}'s template ${template.name} is provisioned with ${template.provisioning.dialect}`,
+          { atKey: 'cloudConfig' },
+        ),
+      );
+    return undefined;
+  }
+  let merged: Record<string, unknown> = {};
+  for (const [path, fragment] of parts) {
+    const checked = checkCloudConfigFragment(
+      fragment,
+      template.os === 'container-linux' ? 'coreos' : 'flatcar',
+    );
+    for (const p of checked.problems) {
+      const key = p.path.at(-1);
+      const issue = source.issueAt(
+        [...path, ...p.path.slice(0, -1)],
+        p.message,
+        typeof key === 'string' ? { atKey: key } : {},
+      );
+      (p.severity === 'error' ? issues : warnings).push(issue);
+    }
+    merged = mergeCloudConfig(merged, checked.value);
+  }
+  return merged;
 }
 
 /** The Labfile's units, expanded (count) and checked: names, [X-Fleet] options, references. */

@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import { mergeCloudConfig } from '../labfile/cloud-config-fragment.js';
 import { etcdClientUrls, etcdGeneration, etcdMemberSettings } from './etcd.js';
 import { staticNetworkFile } from './network-files.js';
 import { etcdMemberUnit } from './units.js';
@@ -102,7 +103,9 @@ function cloudConfig(input: RenderInput): string {
     coreos,
     write_files: files,
   };
-  return `#cloud-config\n${stringify(doc, YAML_OPTS)}`;
+  // The Labfile's cloudConfig, already in the parser's spelling: maps merge, lists append.
+  const merged = node.cloudConfig ? mergeCloudConfig(doc, node.cloudConfig) : doc;
+  return `#cloud-config\n${stringify(merged, YAML_OPTS)}`;
 }
 
 /**

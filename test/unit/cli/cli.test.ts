@@ -12,7 +12,8 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
     env: { LAB_STATE_DIR: mkdtempSync(path.join(os.tmpdir(), 'lab-cli-')), ...env },
   });
 
-describe('the lab CLI', () => {
+// Each case starts the CLI from source (tsx), a second or two apiece, more on a busy host.
+describe('the lab CLI', { timeout: 60_000 }, () => {
   it('lab --help lists the commands and exits 0', async () => {
     const r = await cli(['--help']);
     expect(r.exitCode).toBe(0);
