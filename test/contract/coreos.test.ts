@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { nodeKeys } from '../../lab/apply/context.js';
+import { COREOS_CLOUDINIT_KEYS } from '../../lab/labfile/coreos-cloudinit-keys.js';
 import { checkLabfileText } from '../../lab/load.js';
 import { renderIgnition } from '../../lab/render/ignition.js';
 
@@ -123,6 +124,13 @@ function unreadKeys(doc: unknown): string[] {
 }
 
 describe("CoreOS cloud-configs use only keys Flatcar's coreos-cloudinit reads", () => {
+  it("lab's own key table (lab/labfile) is the vendored list, section by section", () => {
+    const vendored = Object.fromEntries(
+      [...KEYS].filter(([s]) => !['coreos', 'dropin'].includes(s)).map(([s, keys]) => [s, [...keys]]),
+    );
+    expect(COREOS_CLOUDINIT_KEYS).toEqual(vendored);
+  });
+
   it('there are cloud-config goldens to check', () => {
     expect(cloudConfigs.length).toBeGreaterThanOrEqual(4);
   });
