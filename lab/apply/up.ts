@@ -264,11 +264,20 @@ async function managedNetworkState(
 /** Creates or converges the lab, waits until every node is healthy. */
 export async function up(ctx: LabContext): Promise<UpResult> {
   const started = performance.now();
+  // Phase times for --debug: where a re-run spends its seconds.
+  const phase = (name: string) =>
+    ctx.onEvent({
+      kind: 'log',
+      level: 'debug',
+      message: `phase ${name} done at ${((performance.now() - started) / 1000).toFixed(2)} s`,
+    });
   await preflight(ctx);
+  phase('preflight');
   const { secret, images, accel, desired, plan, observed } = await prepare(ctx, {
     buildImages: true,
     write: true,
   });
+  phase('plan');
   await checkAddressesFree(ctx, plan, observed);
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
   await applyNetwork(ctx, plan);
@@ -294,14 +303,18 @@ export async function up(ctx: LabContext): Promise<UpResult> {
         agent,
       ),
     );
-    cluster = await checkCluster(ctx, desired, results, secret, sessions);
+    phase('nodes');
     if (ctx.lab.units.length)
       ctx.onEvent({ kind: 'log', level: 'info', message: `units: scheduling ${ctx.lab.units.length}` });
     const restarted = new Set(plan.nodes.filter((p) => p.actions.includes('start')).map((p) => p.node));
-    units = await convergeUnits(ctx.lab, sessions, restarted, {
-      deadlineMs: times.servicesMs,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
+    // The units need no etcd: they are placed while the cluster is checked.
+    [cluster, units] = await Promise.all([
+      checkCluster(ctx, desired, results, secret, sessions).finally(() => phase('cluster')),
+      convergeUnits(ctx.lab, sessions, restarted, {
+        deadlineMs: times.servicesMs,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      }).finally(() => phase('units')),
+    ]);
     for (const c of units.changes)
       ctx.onEvent({
         kind: 'log',

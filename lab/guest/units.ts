@@ -57,59 +57,41 @@ export function parseSystemctlShow(stdout: string): Map<string, Omit<ObservedUni
 }
 
 /**
+ * One look, one command: a constant script reads the first line of each unit file in
+ * UNIT_DIR with shell builtins (no process per file) and prints this lab's markers, then
+ * one `systemctl show` of the wanted units and the found ones. The lab name and unit
+ * names go in as positional arguments, never into the script's text. An emulated guest
+ * pays for every process and channel: a re-run makes this the only one per node.
+ */
+/** The script, for a unit folder (UNIT_DIR in a guest; a test's folder in the tests). */
+export function observeScript(dir: string = UNIT_DIR): string {
+  return [
+    'lab=$1; shift',
+    `for f in ${dir}/*.service; do`,
+    '  [ -f "$f" ] || continue',
+    '  IFS= read -r first < "$f" || continue',
+    '  case $first in "# lab unit lab=$lab "*) printf \'%s:%s\\n\' "$f" "$first"; set -- "$@" "${f##*/}";; esac',
+    'done',
+    'echo ---',
+    '[ $# -eq 0 ] || exec systemctl show --property=Id,LoadState,ActiveState,SubState,Description -- "$@"',
+  ].join('\n');
+}
+
+/**
  * This lab's units on one node, with their state; `also` adds units to ask systemd about
- * (the ones that should be there). Two commands, at once, over the node's connection.
+ * (the ones that should be there).
  */
 export async function observeUnits(
   link: Exec,
   lab: string,
   also: readonly string[],
 ): Promise<Map<string, ObservedUnit>> {
-  const show = async (names: readonly string[]) =>
-    names.length === 0
-      ? new Map<string, Omit<ObservedUnit, 'hash'>>()
-      : parseSystemctlShow(
-          (
-            await link.exec(
-              [
-                'systemctl',
-                'show',
-                '--property=Id,LoadState,ActiveState,SubState,Description',
-                '--',
-                ...names,
-              ],
-              { timeoutMs: 30_000 },
-            )
-          ).stdout,
-        );
-  // Both at once (an emulated guest takes a while per command); a unit found that was not
-  // asked about (one the Labfile no longer has) costs one more look.
   const wanted = [...new Set(also)].sort();
-  const [markers, shown] = await Promise.all([
-    link
-      .exec(
-        [
-          'find',
-          UNIT_DIR,
-          '-maxdepth',
-          '1',
-          '-name',
-          '*.service',
-          '-exec',
-          'grep',
-          '-H',
-          '-m1',
-          '^# lab unit ',
-          '{}',
-          '+',
-        ],
-        { timeoutMs: 30_000 },
-      )
-      .then((r) => parseUnitMarkers(r.stdout, lab)),
-    show(wanted),
-  ]);
-  const extra = [...markers.keys()].filter((n) => !shown.has(n)).sort();
-  for (const [name, u] of await show(extra)) shown.set(name, u);
+  const r = await link.exec(['sh', '-c', observeScript(), 'sh', lab, ...wanted], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`looking for units exited ${r.code}: ${r.stderr.trim().slice(-300)}`);
+  const cut = r.stdout.indexOf('---\n');
+  const markers = parseUnitMarkers(cut < 0 ? r.stdout : r.stdout.slice(0, cut), lab);
+  const shown = parseSystemctlShow(cut < 0 ? '' : r.stdout.slice(cut + 4));
   const out = new Map<string, ObservedUnit>();
   for (const name of [...new Set([...wanted, ...markers.keys()])].sort()) {
     const s = shown.get(name) ?? {

@@ -15,20 +15,24 @@ function fakeGuest(node: string) {
       const ok = (stdout = '') => Promise.resolve({ stdout, stderr: '', code: 0 });
       const cmd = argv[0] === 'sudo' ? argv.slice(1) : argv;
       const names = cmd.slice(cmd.indexOf('--') + 1);
-      if (cmd[0] === 'find')
+      const show = (list: string[]) =>
+        list
+          .map(
+            (n) =>
+              `Id=${n}\nLoadState=${files.has(n) ? 'loaded' : 'not-found'}\nActiveState=${active.has(n) ? 'active' : 'inactive'}\n` +
+              `SubState=${active.has(n) ? 'running' : 'dead'}\nDescription=${/Description=(.*)/.exec(files.get(n) ?? '')?.[1] ?? n}\n`,
+          )
+          .join('\n');
+      // The observing script: markers of this lab's files, ---, systemctl show of wanted + found.
+      if (cmd[0] === 'sh' && cmd[2]?.includes('# lab unit lab=')) {
+        const [lab, ...wanted] = cmd.slice(4);
+        const mine = [...files].filter(([, text]) => text.startsWith(`# lab unit lab=${lab!} `));
         return ok(
-          [...files].map(([n, text]) => `/etc/systemd/system/${n}:${text.split('\n')[0]!}\n`).join(''),
+          mine.map(([n, text]) => `/etc/systemd/system/${n}:${text.split('\n')[0]!}\n`).join('') +
+            '---\n' +
+            show([...wanted, ...mine.map(([n]) => n)]),
         );
-      if (cmd[0] === 'systemctl' && cmd[1] === 'show')
-        return ok(
-          names
-            .map(
-              (n) =>
-                `Id=${n}\nLoadState=${files.has(n) ? 'loaded' : 'not-found'}\nActiveState=${active.has(n) ? 'active' : 'inactive'}\n` +
-                `SubState=${active.has(n) ? 'running' : 'dead'}\nDescription=${/Description=(.*)/.exec(files.get(n) ?? '')?.[1] ?? n}\n`,
-            )
-            .join('\n'),
-        );
+      }
       if (cmd[0] === 'install') files.set(cmd.at(-1)!.split('/').at(-1)!, opts?.input ?? '');
       else if (cmd[0] === 'rm') for (const p of names) files.delete(p.split('/').at(-1)!);
       else if (cmd[1] === 'stop') for (const n of names) active.delete(n);

@@ -1,7 +1,11 @@
+import { execa } from 'execa';
+import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import type { Exec } from '../../../lab/guest/probes/index.js';
 import {
   applyUnits,
+  observeScript,
   observeUnits,
   parseSystemctlShow,
   parseUnitMarkers,
@@ -50,40 +54,22 @@ describe('unit markers and systemctl show', () => {
     ]);
   });
 
-  it('observes with argv only (no shell): the wanted units at once with the search, then the ones found besides', async () => {
-    const r = recorder((argv) =>
-      argv[0] === 'find'
-        ? { stdout: `/etc/systemd/system/old.service:${unitMarker('l', H1)}\n` }
-        : argv.includes('old.service')
-          ? {
-              stdout:
-                'Id=old.service\nLoadState=loaded\nActiveState=active\nSubState=running\nDescription=Old\n',
-            }
-          : {
-              stdout:
-                'Id=new.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nDescription=new.service\n',
-            },
-    );
+  it('observes with one command: a constant script, the lab and unit names as its arguments', async () => {
+    const r = recorder(() => ({
+      stdout:
+        `/etc/systemd/system/old.service:${unitMarker('l', H1)}\n---\n` +
+        'Id=new.service\nLoadState=not-found\nActiveState=inactive\nSubState=dead\nDescription=new.service\n\n' +
+        'Id=old.service\nLoadState=loaded\nActiveState=active\nSubState=running\nDescription=Old\n',
+    }));
     const seen = await observeUnits(r.exec, 'l', ['new.service']);
-    expect(r.calls.map((c) => c.argv)).toEqual([
-      [
-        'find',
-        '/etc/systemd/system',
-        '-maxdepth',
-        '1',
-        '-name',
-        '*.service',
-        '-exec',
-        'grep',
-        '-H',
-        '-m1',
-        '^# lab unit ',
-        '{}',
-        '+',
-      ],
-      ['systemctl', 'show', '--property=Id,LoadState,ActiveState,SubState,Description', '--', 'new.service'],
-      ['systemctl', 'show', '--property=Id,LoadState,ActiveState,SubState,Description', '--', 'old.service'],
-    ]);
+    expect(r.calls).toHaveLength(1);
+    const [sh, c, script, name, ...args] = r.calls[0]!.argv;
+    expect([sh, c, name, ...args]).toEqual(['sh', '-c', 'sh', 'l', 'new.service']);
+    // Nothing of the lab or its units is in the script's text.
+    expect(script).not.toContain('new.service');
+    expect(script).toContain(
+      'systemctl show --property=Id,LoadState,ActiveState,SubState,Description -- "$@"',
+    );
     expect(seen.get('old.service')).toEqual({
       name: 'old.service',
       hash: H1,
@@ -161,5 +147,40 @@ describe('applyUnits', () => {
       /^sudo install -m 0644 \/dev\/stdin \/etc\/systemd\/system\/a\.service exited 1: boom$/,
     );
     expect(r.calls.some((c) => c.argv.includes('admin.service'))).toBe(false);
+  });
+});
+
+describe('the observing script, run by a real sh', () => {
+  it("prints this lab's markers, then hands wanted and found units to systemctl show", async () => {
+    const dir = mkdtempSync(`${os.tmpdir()}/lab-units-`);
+    writeFileSync(`${dir}/a.service`, `${unitMarker('l1', H1)}\n[Service]\n`);
+    writeFileSync(`${dir}/b.service`, `${unitMarker('l2', H2)}\n`);
+    writeFileSync(`${dir}/plain.service`, '[Unit]\n');
+    writeFileSync(`${dir}/quote's.service`, `${unitMarker('l1', H2)}\n`);
+    symlinkSync('/dev/null', `${dir}/masked.service`);
+    // A stand-in systemctl that prints its arguments.
+    const bin = mkdtempSync(`${os.tmpdir()}/lab-bin-`);
+    writeFileSync(`${bin}/systemctl`, '#!/bin/sh\nprintf "%s\\n" "$@"\n');
+    chmodSync(`${bin}/systemctl`, 0o755);
+    const r = await execa('sh', ['-c', observeScript(dir), 'sh', 'l1', 'want.service'], {
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
+    const [marks, args] = r.stdout.split('---\n');
+    expect(marks).toBe(
+      `${dir}/a.service:${unitMarker('l1', H1)}\n${dir}/quote's.service:${unitMarker('l1', H2)}\n`,
+    );
+    expect(args!.split('\n')).toEqual([
+      'show',
+      '--property=Id,LoadState,ActiveState,SubState,Description',
+      '--',
+      'want.service',
+      'a.service',
+      "quote's.service",
+    ]);
+    // No unit wanted or found: no systemctl at all.
+    const none = await execa('sh', ['-c', observeScript(dir), 'sh', 'nolab'], {
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+    });
+    expect(none.stdout).toBe('---');
   });
 });
