@@ -46,6 +46,11 @@ function reply(command: string, ch: ServerChannel): void {
       });
       return;
     }
+    case `'cat' '/etc/machine-id'`:
+      ch.write('0123456789abcdef0123456789abcdef\n');
+      ch.exit(0);
+      ch.end();
+      return;
     case `'sleep' '60'`:
       return; // never answers: the client's timeout must end it
     default:
@@ -325,6 +330,23 @@ describe('the connection agent', () => {
     const r = await client.link(target()).exec(['echo', 'a b']);
     expect(r.stdout).toBe('a b\n');
     expect(connections.length).toBe(before + 1);
+    client.close();
+  });
+
+  it('passes stdin through, and reads /etc/machine-id once per connection (it does not change while a system runs)', async () => {
+    const client = (await AgentClient.get(dir, { start: false }))!;
+    const link = client.link(target());
+    expect((await link.exec(['cat'], { input: 'unit file\n' })).stdout).toBe('unit file\n');
+    const reads = () => commands.filter((c) => c === `'cat' '/etc/machine-id'`).length;
+    const before = reads();
+    for (let i = 0; i < 3; i++)
+      expect((await link.exec(['cat', '/etc/machine-id'])).stdout).toBe('0123456789abcdef0123456789abcdef\n');
+    expect(reads() - before).toBe(1);
+    // A new connection (the guest rebooted) reads it again.
+    for (const c of connections) c.end();
+    await new Promise((r) => setTimeout(r, 50));
+    await link.exec(['cat', '/etc/machine-id']);
+    expect(reads() - before).toBe(2);
     client.close();
   });
 
