@@ -8,6 +8,11 @@ export function unitMarker(lab: string, hash: string): string {
   return `# lab unit lab=${lab} sha256=${hash}`;
 }
 
+/** The file lab writes for a unit: the marker line, then the content, newline-terminated. */
+export function unitFileText(lab: string, u: { content: string; hash: string }): string {
+  return `${unitMarker(lab, u.hash)}\n${u.content.endsWith('\n') ? u.content : `${u.content}\n`}`;
+}
+
 /** A unit lab finds on a node: its content hash and what systemd says of it. */
 export interface ObservedUnit {
   name: string;
@@ -137,7 +142,7 @@ export async function applyUnits(
   }
   for (const name of written) {
     const u = want.get(name)!;
-    const text = `${unitMarker(lab, u.hash)}\n${u.content.endsWith('\n') ? u.content : `${u.content}\n`}`;
+    const text = unitFileText(lab, u);
     await must(link, ['sudo', 'install', '-m', '0644', '/dev/stdin', `${UNIT_DIR}/${name}`], { input: text });
   }
   if (written.length || removed.length) await must(link, ['sudo', 'systemctl', 'daemon-reload']);
@@ -163,7 +168,7 @@ export async function fleetStartUnits(
   lab: string,
 ): Promise<void> {
   for (const u of units) {
-    const text = `${unitMarker(lab, u.hash)}\n${u.content.endsWith('\n') ? u.content : `${u.content}\n`}`;
+    const text = unitFileText(lab, u);
     await must(link, ['install', '-D', '-m', '0644', '/dev/stdin', `${FLEET_STAGING}/${u.name}`], {
       input: text,
     });

@@ -1,10 +1,21 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
+import type { FileSpec } from '../labfile/schema.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { etcdEnvironment, etcdctlProfile } from './etcd.js';
 import type { ProvisioningBundle, ProvisioningRenderer, RenderInput } from './types.js';
 
 const YAML_OPTS = { lineWidth: 0, sortMapEntries: false } as const;
+
+/** A Labfile file as a `write_files` entry: cloud-init and coreos-cloudinit read the same keys. */
+export function writeFilesEntry(f: FileSpec): Record<string, unknown> {
+  return {
+    path: f.path,
+    content: f.content,
+    ...(f.mode ? { permissions: f.mode.padStart(4, '0') } : {}),
+    ...(f.owner ? { owner: f.owner } : {}),
+  };
+}
 
 /** cloud-init network-config v2: the static address bound to the node's MAC. */
 export function networkConfig(lab: LabSpec, node: NodeSpec): string {
@@ -36,14 +47,7 @@ function userData({ lab, node, keys }: RenderInput): string {
       permissions: '0644',
       content: '{ "log-driver": "journald" }\n',
     });
-  for (const f of node.files) {
-    files.push({
-      path: f.path,
-      content: f.content,
-      ...(f.mode ? { permissions: f.mode.padStart(4, '0') } : {}),
-      ...(f.owner ? { owner: f.owner } : {}),
-    });
-  }
+  files.push(...node.files.map(writeFilesEntry));
   const doc = {
     hostname: node.name,
     manage_etc_hosts: true,

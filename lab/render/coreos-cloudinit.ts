@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { mergeCloudConfig } from '../labfile/cloud-config-fragment.js';
+import { writeFilesEntry } from './cloud-init.js';
 import { etcdClientUrls, etcdGeneration, etcdMemberSettings } from './etcd.js';
 import { staticNetworkFile } from './network-files.js';
 import { etcdMemberUnit } from './units.js';
@@ -74,14 +75,7 @@ function cloudConfig(input: RenderInput): string {
       content: `${keys.hostKey.publicKey}\n`,
     },
   ];
-  for (const f of node.files) {
-    files.push({
-      path: f.path,
-      content: f.content,
-      ...(f.mode ? { permissions: f.mode.padStart(4, '0') } : {}),
-      ...(f.owner ? { owner: f.owner } : {}),
-    });
-  }
+  files.push(...node.files.map(writeFilesEntry));
   const coreos: Record<string, unknown> = {
     ...(etcd && generation !== 'v3' ? etcdSection(input) : {}),
     ...(fleet
