@@ -130,7 +130,8 @@ export async function runAgent(socketPath: string, idleMs: number): Promise<void
           ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}),
           ...(req.input !== undefined ? { input: req.input } : {}),
         });
-        if (isMachineIdRead(req.argv) && r.code === 0 && /^[0-9a-f]{32}\n?$/.test(r.stdout)) machineIds.set(s, r);
+        if (isMachineIdRead(req.argv) && r.code === 0 && /^[0-9a-f]{32}\n?$/.test(r.stdout))
+          machineIds.set(s, r);
         return r;
       }
       case 'http':

@@ -1,5 +1,6 @@
 // A lab-managed libvirt network: lab creates it (isolated, DHCP reservation per MAC
 // as a fallback to the static config), boots a node on it, and removes it on down.
+// Its etcd serves the v2 API too: the walkthrough's etcdctl set/get work as typed.
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventory, lab, statusJson, virsh, writeLabfile } from './helpers.js';
 
@@ -9,6 +10,7 @@ template: debian-12-lab
 network: { mode: managed, cidr: 10.78.0.0/24 }
 defaults: { memory: 768MiB, disk: 4GiB }
 services: [etcd, docker]
+etcd: { api: v2 } # the walkthrough's etcdctl set/get (and fleet) speak the v2 API
 nodes:
   - { name: solo, ip: 10.78.0.10 }
 `);
@@ -39,6 +41,12 @@ nodes: [{ name: x, ip: 10.77.0.99 }]
     const s = await statusJson(file);
     expect(s.nodes[0]!.etcd?.state).toBe('leader');
     expect(s.nodes[0]!.docker?.state).toBe('up');
+    // The walkthrough, typed in a login shell on the node: etcdctl set, then get.
+    const set = await lab(['ssh', 'solo', '-f', file, '--', 'bash', '-lc', 'etcdctl set /message Hello']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout.trim()).toBe('Hello');
+    const get = await lab(['ssh', 'solo', '-f', file, '--', 'bash', '-lc', 'etcdctl get /message']);
+    expect(get.stdout.trim()).toBe('Hello');
     const down = await lab(['down', '-f', file]);
     expect(down.stdout).toContain(`network lab-${NAME}`);
     expect(await inventory(NAME)).toEqual(before);
