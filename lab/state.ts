@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants, existsSync, statSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LabSpec, NodeSpec } from './plan/model.js';
@@ -148,10 +148,44 @@ export function renderSshConfig(lab: LabSpec, dir: LabDir): string {
     .join('\n');
 }
 
-/** Write to a temp file, fsync by close, then rename: readers never see half a file. */
+/**
+ * Write to a new temp file (created with its final mode by the open itself: O_EXCL, never
+ * a chmod afterwards, so no other process can open a key in between), fsync, rename.
+ * Readers never see half a file.
+ */
 export async function writeAtomic(file: string, content: string | Buffer, mode: number): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, content, { mode });
-  await chmod(tmp, mode);
+  await rm(tmp, { force: true });
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    await fh.chmod(mode); // the umask may have taken bits away (0644 under 077): put back exactly
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await rename(tmp, file);
+}
+
+/**
+ * OpenSSH's rule, applied before a key is used: the private folder and the files in it
+ * must not be readable by group or others. Returns what is wrong, or undefined.
+ */
+export function unprotectedPrivateFiles(dir: LabDir): string | undefined {
+  const check: [string, number][] = [
+    [dir.private, 0o077],
+    [dir.keyFile, 0o077],
+    [dir.secretFile, 0o077],
+  ];
+  for (const [file, bad] of check) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue;
+    }
+    if (mode & bad)
+      return `${file} has mode ${mode.toString(8).padStart(4, '0')}: a private key or secret must not be readable by others`;
+  }
+  return undefined;
 }
