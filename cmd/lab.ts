@@ -24,8 +24,12 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "the lab's units and the node each runs on, like fleetctl list-units (--json)",
     load: () => import('./commands/units.js'),
   },
+  reset: {
+    summary: 're-create a node from a fresh overlay and seed, same identity: lab reset NODE',
+    load: () => import('./commands/reset.js'),
+  },
   down: {
-    summary: "stop and remove the lab's domains, disks and network (--keep-disks: stop only)",
+    summary: "stop and remove the lab's domains, disks and network (--lab NAME without a Labfile)",
     load: () => import('./commands/down.js'),
   },
   plan: { summary: 'show what lab up would change (--json)', load: () => import('./commands/plan.js') },

@@ -1,11 +1,12 @@
 import { labContext } from '../../lab/apply/context.js';
-import { up, type UpResult } from '../../lab/apply/up.js';
+import { parseDuration, withLabLock } from '../../lab/apply/locking.js';
+import { up, type UpOptions, type UpResult } from '../../lab/apply/up.js';
 import { loadLab } from '../../lab/load.js';
-import { labfilePath, parseFlags } from '../args.js';
+import { labfilePath, parseFlags, UsageError } from '../args.js';
 import { plainEventPrinter, printWarnings, table } from '../output.js';
 import { unitsTable } from './units.js';
 
-const HELP = `Usage: lab up [-f Labfile.yaml] [--json]
+const HELP = `Usage: lab up [-f Labfile.yaml] [--json] [--lock-timeout DURATION]
 
 Creates the lab, or converges it to the Labfile: fetches or builds images into the
 cache, makes a copy-on-write overlay, a seed and a libvirt domain per node (in
@@ -13,10 +14,13 @@ parallel), starts them, then waits until every node answers SSH (host key pinned
 and its services are healthy. A re-run on a healthy lab changes nothing.
 In a terminal, progress is a live per-node view; otherwise (pipes, CI, --debug) it is
 one timestamped line per node and step on stderr.
-Exit 0 when all is healthy, 1 naming the node, step and cause otherwise.
+Exit 0 when all is healthy, 1 naming the node, step and cause otherwise, 75 when
+another lab up, down or reset of this lab runs (it is named), 130 when interrupted.
+Ctrl-C once stops cleanly (the state is kept, the next up converges); twice, at once.
 
 Options:
-  --json   print the result as JSON on stdout
+  --json                   print the result as JSON on stdout
+  --lock-timeout DURATION  wait this long for another run of this lab (0, 30s, 10m; default 0)
 
 Examples:
   lab up
@@ -24,14 +28,41 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
+  const flags = parseFlags(
+    argv,
+    { json: { type: 'boolean' }, 'lock-timeout': { type: 'string' } },
+    HELP,
+    false,
+  );
   if (!flags) return 0;
+  return converge(flags, HELP, {});
+}
+
+/** `lab up` and `lab reset`: converge the lab under its lock, print the outcome. */
+export async function converge(
+  flags: NonNullable<ReturnType<typeof parseFlags>>,
+  help: string,
+  opts: UpOptions,
+): Promise<number> {
+  const lockTimeoutMs = lockTimeout(flags.values['lock-timeout'], help);
   const { lab } = loadLab(labfilePath(flags.values.file));
+  for (const n of opts.reset ?? [])
+    if (!lab.nodes.some((x) => x.name === n))
+      throw new UsageError(
+        `no node "${n}" in lab ${lab.name} (nodes: ${lab.nodes.map((x) => x.name).join(', ')})`,
+      );
   printWarnings(lab);
   const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // First signal: stop starting steps, let running ones end, keep the state. Second: now.
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    process.stderr.write(`${sig}: stopping after the running steps (again to stop at once)\n`);
+    controller.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const debug = Boolean(flags.values.debug);
   // A live per-node view when a person watches (stderr is a terminal); plain timestamped
   // lines for pipes, CI logs and --debug. ink is loaded only for the live view.
@@ -49,7 +80,9 @@ export async function run(argv: string[]): Promise<number> {
   );
   let result: UpResult;
   try {
-    result = await up(ctx);
+    result = await withLabLock(lab.name, { timeoutMs: lockTimeoutMs, signal: controller.signal }, () =>
+      up(ctx, opts),
+    );
   } finally {
     await view?.finish();
   }
@@ -57,6 +90,19 @@ export async function run(argv: string[]): Promise<number> {
   else process.stdout.write(summary(result));
   if (controller.signal.aborted) return 130;
   return result.ok ? 0 : 1;
+}
+
+export function lockTimeout(value: unknown, help: string): number {
+  if (value === undefined) return 0;
+  const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (ms === undefined)
+    throw new UsageError(
+      `--lock-timeout ${JSON.stringify(value)}: expected a duration such as 0, 30s or 10m`,
+      {
+        hint: help.split('\n')[0],
+      },
+    );
+  return ms;
 }
 
 function summary(r: UpResult): string {

@@ -1,24 +1,49 @@
+import type { EventSink } from '../events.js';
 import { stopAgent } from '../guest/agent.js';
+import type { Virsh } from '../providers/virsh.js';
+import type { LabDir } from '../state.js';
 import { mapLimit, type LabContext } from './context.js';
 import { findOwnedDomains } from './observe.js';
 
 export interface DownResult {
   domains: string[];
   network?: string;
+  /** A managed network kept because domains of someone else still use it. */
+  networkKept?: string;
   keptDisks: boolean;
+}
+
+/** What `down` needs: the lab's name and files, libvirt, and its managed network if any. */
+export interface DownTarget {
+  name: string;
+  dir: LabDir;
+  virsh: Virsh;
+  onEvent: EventSink;
+  network?: { libvirtName: string; bridge: string };
+}
+
+export function downTarget(ctx: LabContext): DownTarget {
+  const net = ctx.lab.network;
+  return {
+    name: ctx.lab.name,
+    dir: ctx.dir,
+    virsh: ctx.virsh,
+    onEvent: ctx.onEvent,
+    ...(net.libvirtName ? { network: { libvirtName: net.libvirtName, bridge: net.bridge } } : {}),
+  };
 }
 
 /**
  * Stops and removes the lab's domains (found by their metadata, never by name alone),
  * its managed network and its files. Keeps the image cache. Safe to run twice.
  */
-export async function down(ctx: LabContext, opts: { keepDisks: boolean }): Promise<DownResult> {
-  const owned = await findOwnedDomains(ctx);
+export async function down(t: DownTarget, opts: { keepDisks: boolean }): Promise<DownResult> {
+  const owned = await findOwnedDomains(t.virsh, t.name);
   await mapLimit(owned, 8, async (d) => {
-    ctx.onEvent({ kind: 'node', node: d.node, step: 'down', status: 'start' });
-    await ctx.virsh.destroy(d.name);
-    if (!opts.keepDisks) await ctx.virsh.undefine(d.name);
-    ctx.onEvent({
+    t.onEvent({ kind: 'node', node: d.node, step: 'down', status: 'start' });
+    await t.virsh.destroy(d.name);
+    if (!opts.keepDisks) await t.virsh.undefine(d.name);
+    t.onEvent({
       kind: 'node',
       node: d.node,
       step: 'down',
@@ -27,19 +52,34 @@ export async function down(ctx: LabContext, opts: { keepDisks: boolean }): Promi
     });
   });
   let network: string | undefined;
-  const name = ctx.lab.network.libvirtName;
-  if (!opts.keepDisks && name && (await ctx.virsh.listNetworks()).includes(name)) {
-    const xml = (await ctx.virsh.netDumpXml(name)) ?? '';
+  let networkKept: string | undefined;
+  const name = t.network?.libvirtName;
+  if (!opts.keepDisks && name && (await t.virsh.listNetworks()).includes(name)) {
+    const xml = (await t.virsh.netDumpXml(name)) ?? '';
     // Ours when it is named after the lab and uses the bridge name this lab derives.
     const bridge = /<bridge\b[^>]*\bname=['"]([^'"]+)['"]/.exec(xml)?.[1];
-    if (bridge === ctx.lab.network.bridge) {
-      await ctx.virsh.netDestroy(name);
-      await ctx.virsh.netUndefine(name);
+    // libvirt counts the interfaces still plugged in: someone else's domains.
+    const connections = Number(/<network\b[^>]*\bconnections=['"](\d+)['"]/.exec(xml)?.[1] ?? 0);
+    if (bridge === t.network!.bridge && connections > 0) {
+      networkKept = name;
+      t.onEvent({
+        kind: 'log',
+        level: 'warn',
+        message: `network ${name} is kept: ${connections} interface(s) of domains outside this lab still use it`,
+      });
+    } else if (bridge === t.network!.bridge) {
+      await t.virsh.netDestroy(name);
+      await t.virsh.netUndefine(name);
       network = name;
     }
   }
   // The connection agent holds connections to nodes that are gone now.
-  await stopAgent(ctx.dir.private);
-  if (!opts.keepDisks) await ctx.dir.remove();
-  return { domains: owned.map((d) => d.name), ...(network ? { network } : {}), keptDisks: opts.keepDisks };
+  await stopAgent(t.dir.private);
+  if (!opts.keepDisks) await t.dir.remove();
+  return {
+    domains: owned.map((d) => d.name),
+    ...(network ? { network } : {}),
+    ...(networkKept ? { networkKept } : {}),
+    keptDisks: opts.keepDisks,
+  };
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { ObservedNode } from '../plan/plan.js';
 import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
+import type { Virsh } from '../providers/virsh.js';
 import { mapLimit, type LabContext } from './context.js';
 
 export interface ObservedDomain {
@@ -16,13 +17,13 @@ export interface ObservedDomain {
  * Every domain on this libvirt that carries lab metadata for `lab`, found by the
  * metadata itself (not by name), so `down` works even when local state is gone.
  */
-export async function findOwnedDomains(ctx: LabContext): Promise<ObservedDomain[]> {
-  const names = await ctx.virsh.listDomains();
+export async function findOwnedDomains(virsh: Virsh, lab: string): Promise<ObservedDomain[]> {
+  const names = await virsh.listDomains();
   const found = await mapLimit(names, 8, async (name): Promise<ObservedDomain | undefined> => {
-    const xml = await ctx.virsh.dumpXml(name);
+    const xml = await virsh.dumpXml(name);
     const meta = xml ? parseLabMetadata(xml) : undefined;
-    if (!meta || meta.lab !== ctx.lab.name) return undefined;
-    const state = await ctx.virsh.domState(name);
+    if (!meta || meta.lab !== lab) return undefined;
+    const state = await virsh.domState(name);
     return { name, lab: meta.lab, node: meta.node, state, configHash: meta.configHash, ip: meta.ip };
   });
   return found.filter((d): d is ObservedDomain => d !== undefined);
@@ -62,4 +63,20 @@ export async function observeNodes(
     ];
   });
   return new Map(entries);
+}
+
+/**
+ * Domains that carry the name of one of the lab's nodes but not the lab's metadata for
+ * that node: someone else's. `lab up` refuses to start while one exists.
+ */
+export async function findForeignDomains(ctx: LabContext): Promise<{ node: string; domain: string }[]> {
+  const states = await ctx.virsh.listDomainStates();
+  const clashing = ctx.lab.nodes.filter((n) => states.has(n.domain));
+  const foreign = await mapLimit(clashing, 8, async (node) => {
+    const meta = parseLabMetadata((await ctx.virsh.dumpXml(node.domain)) ?? '');
+    return meta?.lab === ctx.lab.name && meta.node === node.name
+      ? undefined
+      : { node: node.name, domain: node.domain };
+  });
+  return foreign.filter((f): f is { node: string; domain: string } => f !== undefined);
 }

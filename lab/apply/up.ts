@@ -1,9 +1,11 @@
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { HostError, LabError, NodeError, describeError } from '../errors.js';
 import { NODE_STEPS } from '../events.js';
+import { failpoint } from '../failpoint.js';
 import { AgentClient, type GuestLink } from '../guest/agent.js';
 import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
@@ -26,8 +28,9 @@ import { renderNetworkXml } from '../render/network-xml.js';
 import { renderProvisioning } from '../render/provisioning.js';
 import type { DomainType, NodePaths, ProvisioningBundle } from '../render/types.js';
 import { writeAtomic } from '../state.js';
+import { readState, StateWriter, STATE_VERSION, type LabState, type NodeStep } from '../state-file.js';
 import { mapLimit, nodeKeys, sshTargetFor, type LabContext } from './context.js';
-import { observeNodes } from './observe.js';
+import { findForeignDomains, observeNodes } from './observe.js';
 import { convergeUnits, type UnitsResult } from './units.js';
 
 export interface NodeResult {
@@ -261,8 +264,13 @@ async function managedNetworkState(
   return { exists, active: exists && (await ctx.virsh.netIsActive(name)) };
 }
 
+export interface UpOptions {
+  /** Nodes to re-create from a fresh overlay and seed (`lab reset NODE`). */
+  reset?: string[];
+}
+
 /** Creates or converges the lab, waits until every node is healthy. */
-export async function up(ctx: LabContext): Promise<UpResult> {
+export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResult> {
   const started = performance.now();
   // Phase times for --debug: where a re-run spends its seconds.
   const phase = (name: string) =>
@@ -272,12 +280,26 @@ export async function up(ctx: LabContext): Promise<UpResult> {
       message: `phase ${name} done at ${((performance.now() - started) / 1000).toFixed(2)} s`,
     });
   await preflight(ctx);
+  // A domain with one of the lab's names that is not the lab's: refuse before anything
+  // is written (keys, folders, disks), and never touch it.
+  const foreign = await findForeignDomains(ctx);
+  if (foreign.length > 0)
+    throw new HostError(
+      `refusing to touch ${foreign.map((f) => f.domain).join(', ')}: ${foreign.length === 1 ? 'a domain' : 'domains'} with the name of ${foreign.map((f) => f.node).join(', ')} of lab ${ctx.lab.name} ${foreign.length === 1 ? 'exists' : 'exist'} without this lab's metadata`,
+      { hint: 'lab never deletes what it did not create: rename or remove it yourself, or rename the lab' },
+    );
   phase('preflight');
   const { secret, images, accel, desired, plan, observed } = await prepare(ctx, {
     buildImages: true,
     write: true,
   });
+  for (const name of opts.reset ?? []) {
+    const p = plan.nodes.find((n) => n.node === name)!;
+    p.actions = ['replace', 'create-disk', 'write-seed', 'define', 'start'];
+    p.reasons = ['lab reset', 'fresh overlay', 'fresh seed', 'redefine', 'boot'];
+  }
   phase('plan');
+  const state = await openState(ctx, plan, desired);
   await checkAddressesFree(ctx, plan, observed);
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
   await applyNetwork(ctx, plan);
@@ -301,6 +323,7 @@ export async function up(ctx: LabContext): Promise<UpResult> {
         times,
         sessions,
         agent,
+        state,
       ),
     );
     phase('nodes');
@@ -336,6 +359,15 @@ export async function up(ctx: LabContext): Promise<UpResult> {
     );
     a?.close();
   }
+  await state.update((s) => {
+    for (const r of results)
+      s.nodes[r.node] = {
+        ...s.nodes[r.node]!,
+        step: r.ok ? 'healthy' : 'failed',
+        ...(r.ok ? {} : { error: r.error ?? 'failed' }),
+        updated: new Date().toISOString(),
+      };
+  });
   const changed =
     plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0) || units.changes.length > 0;
   return {
@@ -347,6 +379,59 @@ export async function up(ctx: LabContext): Promise<UpResult> {
     ...(units.rows.length ? { units } : {}),
     ms: Math.round(performance.now() - started),
   };
+}
+
+/**
+ * The lab's state file for this run: what exists is read from libvirt (the plan); the file
+ * records how far each node got, written durably after every step. A damaged file is
+ * never trusted: the backup, or libvirt, has the truth.
+ */
+async function openState(ctx: LabContext, plan: LabPlan, desired: Desired[]): Promise<StateWriter> {
+  // Temp files of a writer that was killed before its rename.
+  for (const f of await readdir(ctx.dir.private).catch(() => [] as string[]))
+    if (/^state\.json\.\d+\.tmp$/.test(f)) await rm(path.join(ctx.dir.private, f), { force: true });
+  const before = await readState(ctx.dir.stateFile);
+  if (before.source === 'backup')
+    ctx.onEvent({
+      kind: 'log',
+      level: 'warn',
+      message: `${ctx.dir.stateFile} was damaged: using its backup; libvirt's metadata decides what exists`,
+    });
+  const net = ctx.lab.network;
+  const now = new Date().toISOString();
+  const state: LabState = {
+    version: STATE_VERSION,
+    serial: before.state?.serial ?? 0,
+    lab: ctx.lab.name,
+    uri: ctx.virsh.uri,
+    updated: now,
+    network: {
+      mode: net.mode,
+      bridge: net.bridge,
+      ...(net.libvirtName ? { libvirtName: net.libvirtName } : {}),
+      ...(net.mode === 'managed' ? { cidr: net.cidr } : {}),
+    },
+    nodes: Object.fromEntries(
+      desired.map((d) => {
+        const p = plan.nodes.find((n) => n.node === d.node.name)!;
+        const prev = before.state?.nodes[d.node.name];
+        const step: NodeStep = p.actions.length === 0 && prev ? prev.step : 'planned';
+        return [
+          d.node.name,
+          {
+            domain: d.node.domain,
+            ip: d.node.ip,
+            ...(prev?.configHash ? { configHash: prev.configHash } : {}),
+            step,
+            updated: now,
+          },
+        ];
+      }),
+    ),
+  };
+  const writer = new StateWriter(ctx.dir.stateFile, state);
+  await writer.update(() => {});
+  return writer;
 }
 
 async function applyNetwork(ctx: LabContext, plan: LabPlan): Promise<void> {
@@ -372,8 +457,11 @@ async function convergeNode(
   times: { sshMs: number; servicesMs: number },
   sessions: Map<string, GuestLink>,
   agentP: Promise<AgentClient | undefined>,
+  state: StateWriter,
 ): Promise<NodeResult> {
   const name = d.node.name;
+  const record = (step: NodeStep, extra: { configHash?: string } = {}) =>
+    state.node(name, { step, ...extra });
   const ev = (step: string, status: 'start' | 'done' | 'skip' | 'fail', detail?: string) =>
     ctx.onEvent({ kind: 'node', node: name, step, status, ...(detail ? { detail } : {}) });
   let step = 'plan';
@@ -387,19 +475,19 @@ async function convergeNode(
           ev('disk', 'start', 'replacing: ' + plan.reasons[plan.actions.indexOf('replace')]);
           await ctx.virsh.destroy(d.node.domain);
           await rm(d.paths.disk, { force: true });
+          await record('planned');
           break;
         case 'create-disk': {
           step = 'disk';
           ev('disk', 'start');
           const base = images.get(d.node.templateRef)!;
           const baseSize = (await imageInfo(base.disk, ctx.signal)).virtualSize;
-          await createOverlay(
-            base.disk,
-            base.format,
-            d.paths.disk,
-            Math.max(baseSize, d.node.diskBytes),
-            ctx.signal,
-          );
+          // Made under a temporary name: a killed qemu-img never leaves a disk that looks whole.
+          const tmp = `${d.paths.disk}.tmp`;
+          await createOverlay(base.disk, base.format, tmp, Math.max(baseSize, d.node.diskBytes), ctx.signal);
+          await rename(tmp, d.paths.disk);
+          failpoint('after-overlay', name);
+          await record('disk');
           ev('disk', 'done', 'overlay');
           break;
         }
@@ -410,18 +498,24 @@ async function convergeNode(
             await writeSeedIso(d.paths.seed, d.bundle.volumeLabel ?? 'cidata', d.bundle.files, ctx.signal);
           else if (d.paths.fwcfg)
             await writeAtomic(d.paths.fwcfg, Object.values(d.bundle.files)[0] ?? '', 0o600);
+          failpoint('after-seed', name);
+          await record('seed');
           ev('seed', 'done');
           break;
         case 'define':
           step = 'define';
           ev('define', 'start');
           await ctx.virsh.define(d.xml);
+          failpoint('after-define', name);
+          await record('defined', { configHash: d.configHash });
           ev('define', 'done');
           break;
         case 'start':
           step = 'boot';
           ev('boot', 'start');
           await ctx.virsh.start(d.node.domain);
+          failpoint('after-start', name);
+          await record('started');
           ev('boot', 'done');
           break;
       }

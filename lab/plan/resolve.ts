@@ -240,7 +240,7 @@ export function resolveLab(
   const user = labfile.ssh?.user ?? templates.get(labfile.template)?.ssh.user ?? 'core';
   if (issues.length > 0) return { ok: false, issues: dedupe(issues) };
 
-  const bridge = net.bridge ?? `lab${sha256(labfile.name).slice(0, 8)}`;
+  const bridge = net.bridge ?? defaultBridge(labfile.name);
   return {
     ok: true,
     lab: {
@@ -370,4 +370,9 @@ function dedupe(issues: Issue[]): Issue[] {
     seen.add(key);
     return true;
   });
+}
+
+/** The bridge a managed network gets when the Labfile names none: short (IFNAMSIZ) and per lab. */
+export function defaultBridge(lab: string): string {
+  return `lab${sha256(lab).slice(0, 8)}`;
 }
