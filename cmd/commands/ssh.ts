@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { labContext, sshTargetFor } from '../../lab/apply/context.js';
 import { LabError } from '../../lab/errors.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { GuestSession } from '../../lab/guest/ssh.js';
 import { loadLab } from '../../lab/load.js';
+import { unprotectedPrivateFiles } from '../../lab/state.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 
 const HELP = `Usage: lab ssh NODE [-f Labfile.yaml] [-- CMD [ARG...]]
@@ -33,11 +35,38 @@ export async function run(argv: string[]): Promise<number> {
   const ctx = labContext(lab, ignoreEvents);
   const secret = await ctx.dir.secret(false);
   if (!secret) throw new LabError(`lab ${lab.name} has no keys on this host`, { hint: 'run lab up first' });
-  const session = await GuestSession.connect(sshTargetFor(lab, node, secret), { timeoutMs: 20_000 });
+  const unsafe = unprotectedPrivateFiles(ctx.dir);
+  if (unsafe)
+    throw new LabError(`refusing to use the lab's key: ${unsafe}`, {
+      hint: `chmod 0700 ${ctx.dir.private} && chmod 0600 ${ctx.dir.keyFile} ${ctx.dir.secretFile}`,
+    });
+  const target = sshTargetFor(lab, node, secret);
+  await checkKnownHost(ctx.dir.knownHostsFile, `${lab.name}-${node.name}`, target.hostKey);
+  const session = await GuestSession.connect(target, { timeoutMs: 20_000 });
   try {
     if (command.length === 0) return await session.shell({});
     return await session.execInteractive(command);
   } finally {
     session.close();
   }
+}
+
+/**
+ * The lab's known_hosts is the record of the key injected before the node's first boot.
+ * It must say the same as the lab's secret: a hand edit or a swapped file is refused,
+ * never re-learnt.
+ */
+async function checkKnownHost(file: string, alias: string, expected: Buffer): Promise<void> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const line = text.split('\n').find((l) => l.split(' ')[0]?.split(',').includes(alias));
+  const blob = line?.split(' ')[2];
+  if (!blob)
+    throw new LabError(`no pinned host key for ${alias} in ${file}`, {
+      hint: 'lab up writes it; lab never trusts a key it did not pin',
+    });
+  if (!Buffer.from(blob, 'base64').equals(expected))
+    throw new LabError(
+      `host key for ${alias} in ${file} is not the key this lab gave the node: refusing to connect`,
+      { hint: 'lab up rewrites the file from the lab secret if the edit was a mistake' },
+    );
 }

@@ -526,9 +526,11 @@ async function convergeNode(
     const target = sshTargetFor(ctx.lab, d.node, secret);
     // A node left running needs no wait for its boot: the agent's connection (kept from
     // an earlier command) when it has or gets one, else the usual wait.
+    // One deadline for the whole phase: the agent's attempt counts against it.
+    const sshStarted = performance.now();
     const agent = plan.actions.length === 0 ? await agentP : undefined;
     const viaAgent = agent
-      ? await agent.connect(target, 20_000).then(
+      ? await agent.connect(target, Math.min(20_000, times.sshMs / 2)).then(
           () => agent.link(target),
           () => undefined,
         )
@@ -536,7 +538,7 @@ async function convergeNode(
     const session: GuestLink =
       viaAgent ??
       (await waitForSsh(target, {
-        deadlineMs: times.sshMs,
+        deadlineMs: Math.max(1000, times.sshMs - (performance.now() - sshStarted)),
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       }).catch(async (err: unknown) => {
         throw await withConsoleTail(err, d.paths.console);
@@ -569,8 +571,10 @@ async function convergeNode(
       throw err;
     }
   } catch (err) {
-    const message =
+    let message =
       err instanceof NodeError ? err.message.replace(`${name}: ${err.step}: `, '') : describeError(err);
+    // What was seen last (the serial console's tail) belongs with the failure.
+    if (err instanceof LabError && err.hint) message += `\n  ${err.hint}`;
     // The phase lab was in; a lower layer's step (exec, http) goes into the message.
     const failedStep =
       err instanceof NodeError && (NODE_STEPS as readonly string[]).includes(err.step) ? err.step : step;

@@ -524,7 +524,7 @@ export async function waitForSsh(target: SshTarget, options: WaitForSshOptions):
       `no SSH answer after ${formatSeconds(err.elapsedMs)}: last error: ${reason} (${target.user}@${target.host}:${target.port ?? 22}, ${err.attempts} attempts)`,
       {
         cause: lastError ?? err,
-        hint: `is the VM running? \`lab console ${target.node}\` shows what it is doing`,
+        hint: `is the VM running? its serial console log (in the lab folder, console/${target.node}.log) shows what it is doing`,
       },
     );
   }
