@@ -644,7 +644,8 @@ async function withConsoleTail(err: unknown, consoleLog: string): Promise<unknow
     .split('\n')
     .filter((l) => l.trim())
     .slice(-5)
-    .map((l) => `    ${l.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')}`) // eslint-disable-line no-control-regex
+    // Colour escapes out first, then any other control character.
+    .map((l) => `    ${l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')}`) // eslint-disable-line no-control-regex
     .join('\n');
   err.hint = `serial console (${consoleLog}), last lines:\n${tail}`;
   return err;

@@ -1,0 +1,308 @@
+// Reliability and security, on a real libvirtd and a real TCG guest: bad input creates
+// nothing, a foreign domain is refused and left alone, lab up killed (SIGKILL) at every
+// step converges on the next run, deadlines name the node and phase, the lock names its
+// holder and never blocks status, Ctrl-C stops cleanly, the pinned host key is enforced,
+// secrets stay out of output and state, and down (even without state) leaves nothing.
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import ssh2 from 'ssh2';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LAB, inventory, lab, statusJson, virsh, writeLabfile, type LabRun } from './helpers.js';
+
+const NAME = 'e2erel';
+const NODE = 'r1';
+const IP = '10.77.0.61';
+const DOMAIN = `${NAME}-${NODE}`;
+const file = writeLabfile(`name: ${NAME}
+template: debian-12-lab
+network:
+  mode: bridge
+  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
+  cidr: 10.77.0.0/24
+  gateway: 10.77.0.1
+defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
+services: [etcd, docker]
+nodes:
+  - { name: ${NODE}, ip: ${IP} }
+`);
+const stateRoot = process.env.LAB_STATE_DIR ?? '/var/lib/lab';
+const labDir = path.join(stateRoot, NAME);
+const priv = path.join(labDir, 'private');
+
+/** Every output of every lab run here: none may carry a secret. */
+const outputs: string[] = [];
+async function run(args: string[], env?: Record<string, string>): Promise<LabRun> {
+  const r = await lab(args, env ? { env } : {});
+  outputs.push(r.stdout, r.stderr);
+  return r;
+}
+
+/** `lab up` under a failpoint: it must die by SIGKILL there, nowhere else. */
+async function upKilledAt(point: string) {
+  const r = await execa('node', [LAB, 'up', '-f', file], {
+    reject: false,
+    stdin: 'ignore',
+    env: { LAB_FAILPOINT: point, CI: '1' },
+    timeout: 10 * 60_000,
+  });
+  outputs.push(String(r.stdout), String(r.stderr));
+  process.stderr.write(
+    `\n$ LAB_FAILPOINT=${point} lab up -> ${r.signal ?? r.exitCode}\n${String(r.stderr)}\n`,
+  );
+  return r;
+}
+
+function stateJson(): { version: number; serial: number; nodes: Record<string, { step: string }> } {
+  return JSON.parse(readFileSync(path.join(priv, 'state.json'), 'utf8')) as never;
+}
+
+const mode = (f: string) => statSync(f).mode & 0o777;
+
+describe('reliability and security of one lab on real libvirt', () => {
+  let baseline: Awaited<ReturnType<typeof inventory>>;
+  let faults = 0;
+
+  afterAll(async () => {
+    await lab(['down', '--lab', NAME]);
+    process.stderr.write(`\nreliability: ${faults} fault injections\n`);
+  });
+
+  it('every bad or hostile Labfile and template: exit 2, file:line:col, no stack trace, nothing created', async () => {
+    baseline = await inventory(NAME);
+    const { badCases } = await import('../fixtures/bad/cases.js');
+    const cases = badCases();
+    expect(cases.length).toBeGreaterThanOrEqual(100);
+    const before = await inventory('');
+    const failures: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < cases.length) {
+          const c = cases[next++]!;
+          const r = await execa('node', [LAB, 'up', '-f', c.labfile], { reject: false, stdin: 'ignore' });
+          const first = String(r.stderr).split('\n')[0] ?? '';
+          if (r.exitCode !== 2) failures.push(`${c.name}: exit ${r.exitCode}`);
+          else if (!/^[^:\s][^:]*:\d+:\d+: /.test(first)) failures.push(`${c.name}: first line "${first}"`);
+          else if (/^\s+at /m.test(String(r.stderr))) failures.push(`${c.name}: stack trace`);
+        }
+      }),
+    );
+    expect(failures).toEqual([]);
+    // Nothing anywhere: no domain, no network, no lab folder.
+    expect(await inventory('')).toEqual(before);
+    process.stderr.write(`\nreliability: ${cases.length} bad inputs, each exit 2 with file:line:col\n`);
+  });
+
+  it('a foreign domain with a node name is refused before anything is written, and left intact', async () => {
+    const foreignXml = `<domain type='qemu'><name>${DOMAIN}</name><memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>`;
+    const xmlFile = path.join(path.dirname(file), 'foreign.xml');
+    writeFileSync(xmlFile, foreignXml);
+    await virsh(['define', xmlFile]);
+    const before = await virsh(['dumpxml', DOMAIN]);
+    try {
+      const r = await run(['up', '-f', file]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`refusing to touch ${DOMAIN}: .*without this lab's metadata`));
+      expect(await virsh(['dumpxml', DOMAIN])).toBe(before);
+      expect(existsSync(labDir)).toBe(false);
+      // down does not take it either: it finds domains by metadata, not by name.
+      const d = await run(['down', '-f', file]);
+      expect(d.code).toBe(0);
+      expect(await virsh(['dumpxml', DOMAIN])).toBe(before);
+    } finally {
+      await virsh(['undefine', DOMAIN]);
+    }
+    expect(await inventory(NAME)).toEqual(baseline);
+  });
+
+  it('lab up killed by SIGKILL after the lock, overlay, seed, define, a state write and the start: each next run goes on', async () => {
+    for (const point of [
+      'after-lock',
+      `after-overlay:${NODE}`,
+      `after-seed:${NODE}`,
+      `after-define:${NODE}`,
+      'mid-state-write',
+      `after-start:${NODE}`,
+    ]) {
+      const r = await upKilledAt(point);
+      faults += 1;
+      expect(r.signal, `${point}: ${String(r.stderr)}`).toBe('SIGKILL');
+      expect(String(r.stderr)).toContain(`failpoint ${point}`);
+      // No stale lock (the kernel dropped it) and no half state: the next run's first
+      // steps prove it; the state, when there is one, always parses.
+      if (existsSync(path.join(priv, 'state.json'))) expect(stateJson().version).toBe(1);
+    }
+    expect(await virsh(['domstate', DOMAIN])).toMatch(/running/);
+  });
+
+  it('while an up runs: a second up is refused at once naming the holder, status answers; Ctrl-C exits 130', async () => {
+    const holder = execa('node', [LAB, 'up', '-f', file], {
+      reject: false,
+      stdin: 'ignore',
+      env: { CI: '1' },
+      buffer: true,
+    });
+    let log = '';
+    holder.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    const t0 = Date.now();
+    while (!new RegExp(`${NODE}\\s+ssh\\s+start`).test(log) && Date.now() - t0 < 120_000)
+      await new Promise((r) => setTimeout(r, 200));
+    const second = await run(['up', '-f', file]);
+    expect(second.code).toBe(75);
+    expect(second.stderr).toMatch(new RegExp(`lab ${NAME} is locked by pid ${holder.pid} \\(root@`));
+    expect(second.ms).toBeLessThan(5000);
+    const status = await run(['status', '--json', '-f', file]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).nodes[0].name).toBe(NODE);
+    holder.kill('SIGINT');
+    faults += 1;
+    const r = await holder;
+    outputs.push(String(r.stdout), String(r.stderr));
+    expect(r.exitCode).toBe(130);
+    expect(stateJson().version).toBe(1);
+  });
+
+  it('a wait that cannot succeed ends at its deadline naming the node, the phase and what was seen', async () => {
+    // The guest's link is cut: SSH never answers. 0.03 x 900 s = 27 s for the SSH phase.
+    const mac = (await virsh(['domiflist', DOMAIN])).split('\n')[0]!.trim().split(/\s+/).at(-1)!;
+    await virsh(['domif-setlink', DOMAIN, mac, 'down']);
+    try {
+      const r = await run(['up', '-f', file], { LAB_TIMEOUT_SCALE: '0.03' });
+      faults += 1;
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(new RegExp(`${NODE}: ssh: `));
+      expect(r.stderr + r.stdout).toMatch(/serial console|last/);
+      // 27 s deadline, plus start-up and the plan: within +-10 % and a few seconds.
+      expect(r.ms).toBeGreaterThan(27_000 * 0.9);
+      expect(r.ms).toBeLessThan(27_000 * 1.1 + 15_000);
+    } finally {
+      await virsh(['domif-setlink', DOMAIN, mac, 'up']);
+    }
+  });
+
+  it('then one lab up (umask 000) converges: healthy, key 0600 in a 0700 folder, state 0600 without secrets', async () => {
+    const serialBefore = stateJson().serial;
+    const r = await execa(
+      'bash',
+      ['-c', 'umask 000 && exec "$@"', 'lab', 'node', LAB, 'up', '-f', file, '--json'],
+      {
+        reject: false,
+        stdin: 'ignore',
+        env: { CI: '1' },
+      },
+    );
+    outputs.push(String(r.stdout), String(r.stderr));
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(JSON.parse(String(r.stdout)).ok).toBe(true);
+    expect(mode(priv)).toBe(0o700);
+    expect(mode(path.join(priv, 'id_ed25519'))).toBe(0o600);
+    expect(mode(path.join(priv, 'secret'))).toBe(0o600);
+    expect(mode(path.join(priv, 'state.json'))).toBe(0o600);
+    expect(mode(path.join(labDir, 'disks', `${NODE}-seed.iso`)) & 0o077).toBe(0);
+    const s = stateJson();
+    expect(s.serial).toBeGreaterThan(serialBefore);
+    expect(s.nodes[NODE]!.step).toBe('healthy');
+    expect(existsSync(path.join(priv, 'state.json.bak'))).toBe(true);
+    expect((await statusJson(file)).nodes[0]!.etcd?.state).toBe('leader');
+    // Least privilege: QEMU runs as the distribution's unprivileged user, not root.
+    const ps = String((await execa('ps', ['-eo', 'user:32,args'])).stdout);
+    const qemu = ps.split('\n').find((l) => l.includes(`guest=${DOMAIN}`));
+    expect(qemu, ps).toBeDefined();
+    expect(qemu!.split(/\s+/)[0]).not.toBe('root');
+  });
+
+  it('lab ssh refuses a key readable by others and a hand-edited known_hosts; lab up repairs both', async () => {
+    expect((await run(['ssh', NODE, '-f', file, '--', 'true'])).code).toBe(0);
+    const key = path.join(priv, 'id_ed25519');
+    chmodSync(key, 0o644);
+    const open = await run(['ssh', NODE, '-f', file, '--', 'true']);
+    expect(open.code).toBe(1);
+    expect(open.stderr).toMatch(/refusing to use the lab's key: .*id_ed25519 has mode 0644/);
+    chmodSync(key, 0o600);
+    const kh = path.join(priv, 'known_hosts');
+    const good = readFileSync(kh, 'utf8');
+    const other = ssh2.utils.generateKeyPairSync('ed25519').public.split(' ')[1]!;
+    writeFileSync(kh, good.replace(/ssh-ed25519 \S+/, `ssh-ed25519 ${other}`));
+    const edited = await run(['ssh', NODE, '-f', file, '--', 'true']);
+    expect(edited.code).toBe(1);
+    expect(edited.stderr).toMatch(/is not the key this lab gave the node: refusing/);
+    const repaired = await run(['up', '-f', file]);
+    expect(repaired.code).toBe(0);
+    expect(repaired.stdout).toMatch(/nothing changed/);
+    expect(readFileSync(kh, 'utf8')).toBe(good);
+    expect((await run(['ssh', NODE, '-f', file, '--', 'true'])).code).toBe(0);
+  });
+
+  it('lab reset re-creates the node (new boot, fresh disk) with the same identity, and lab ssh works after it', async () => {
+    const bootId = async () =>
+      (await run(['ssh', NODE, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim();
+    const before = { boot: await bootId(), status: await statusJson(file) };
+    await run(['ssh', NODE, '-f', file, '--', 'sudo', 'touch', '/var/tmp/lab-reset-marker']);
+    const r = await run(['reset', NODE, '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/replace/);
+    const after = { boot: await bootId(), status: await statusJson(file) };
+    expect(after.boot).not.toBe(before.boot);
+    expect(after.boot).toMatch(/^[0-9a-f-]{36}$/);
+    expect(after.status.nodes[0]!.machineId).toBe(before.status.nodes[0]!.machineId);
+    const marker = await run(['ssh', NODE, '-f', file, '--', 'test', '-e', '/var/tmp/lab-reset-marker']);
+    expect(marker.code).toBe(1); // the fresh overlay does not have it
+  });
+
+  it("a different SSH server at the node's address is refused before any authentication", async () => {
+    await virsh(['destroy', DOMAIN]);
+    const impostor = ssh2.utils.generateKeyPairSync('ed25519');
+    let connections = 0;
+    let authAttempts = 0;
+    const server = new ssh2.Server({ hostKeys: [impostor.private] }, (client) => {
+      connections += 1;
+      client.on('authentication', (ctx) => {
+        authAttempts += 1;
+        ctx.reject();
+      });
+      client.on('error', () => {});
+    });
+    await execa('ip', ['addr', 'add', `${IP}/32`, 'dev', 'lo']);
+    try {
+      await new Promise<void>((resolve) => server.listen(22, IP, resolve));
+      const r = await run(['ssh', NODE, '-f', file, '--', 'true']);
+      faults += 1;
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(
+        new RegExp(`${NODE}: host key of ${IP.replace(/\./g, '\\.')}(:22)? does not match: expected SHA256:`),
+      );
+      expect(connections).toBeGreaterThanOrEqual(1);
+      expect(authAttempts).toBe(0);
+    } finally {
+      server.close();
+      await execa('ip', ['addr', 'del', `${IP}/32`, 'dev', 'lo']);
+    }
+  });
+
+  it('no private key or lab secret in any output, the state file or --json', () => {
+    const secret = readFileSync(path.join(priv, 'secret'), 'utf8').trim();
+    const state = readFileSync(path.join(priv, 'state.json'), 'utf8');
+    for (const text of [...outputs, state]) {
+      expect(text).not.toMatch(/PRIVATE KEY/);
+      expect(text).not.toContain(secret);
+    }
+    expect(outputs.length).toBeGreaterThan(20);
+  });
+
+  it('with its local state truncated, status still sees the node and lab down --lab NAME finds the lab by metadata and leaves what was there before; a second down is fine', async () => {
+    // Truncated to nothing (a crash of a writer without the rename), its backup gone.
+    writeFileSync(path.join(priv, 'state.json'), '');
+    rmSync(path.join(priv, 'state.json.bak'), { force: true });
+    const status = await run(['status', '--json', '-f', file]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).nodes[0].state).toMatch(/shut off/);
+    const d = await run(['down', '--lab', NAME]);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain(`removed 1 domain(s) of lab ${NAME}`);
+    expect(await inventory(NAME)).toEqual(baseline);
+    expect((await run(['down', '-f', file])).code).toBe(0);
+    expect((await run(['down', '--lab', NAME])).code).toBe(0);
+    expect(await inventory(NAME)).toEqual(baseline);
+  });
+});
