@@ -8,7 +8,16 @@ import path from 'node:path';
 import { execa } from 'execa';
 import ssh2 from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LAB, inventory, lab, statusJson, virsh, writeLabfile, type LabRun } from './helpers.js';
+import {
+  LAB,
+  inventory,
+  lab,
+  statusJson,
+  virsh,
+  writeLabfile,
+  type LabRun,
+  type StatusJson,
+} from './helpers.js';
 
 const NAME = 'e2erel';
 const NODE = 'r1';
@@ -144,7 +153,7 @@ describe('reliability and security of one lab on real libvirt', () => {
       buffer: true,
     });
     let log = '';
-    holder.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    holder.stderr.on('data', (b: Buffer) => (log += b.toString()));
     const t0 = Date.now();
     while (!new RegExp(`${NODE}\\s+ssh\\s+start`).test(log) && Date.now() - t0 < 120_000)
       await new Promise((r) => setTimeout(r, 200));
@@ -154,7 +163,7 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect(second.ms).toBeLessThan(5000);
     const status = await run(['status', '--json', '-f', file]);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout).nodes[0].name).toBe(NODE);
+    expect((JSON.parse(status.stdout) as StatusJson).nodes[0]!.name).toBe(NODE);
     holder.kill('SIGINT');
     faults += 1;
     const r = await holder;
@@ -194,7 +203,7 @@ describe('reliability and security of one lab on real libvirt', () => {
     );
     outputs.push(String(r.stdout), String(r.stderr));
     expect(r.exitCode, String(r.stderr)).toBe(0);
-    expect(JSON.parse(String(r.stdout)).ok).toBe(true);
+    expect((JSON.parse(String(r.stdout)) as { ok: boolean }).ok).toBe(true);
     expect(mode(priv)).toBe(0o700);
     expect(mode(path.join(priv, 'id_ed25519'))).toBe(0o600);
     expect(mode(path.join(priv, 'secret'))).toBe(0o600);
@@ -234,20 +243,58 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect((await run(['ssh', NODE, '-f', file, '--', 'true'])).code).toBe(0);
   });
 
-  it('lab reset re-creates the node (new boot, fresh disk) with the same identity, and lab ssh works after it', async () => {
+  it('libvirtd restarted under a running lab: status sees it and lab up changes nothing', async () => {
+    await execa('bash', [path.join(import.meta.dirname, 'harness/labns.sh'), 'restart-libvirtd'], {
+      stdin: 'ignore',
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    faults += 1;
+    const st = await statusJson(file);
+    expect(st.nodes[0]!.state).toBe('running');
+    const again = await run(['up', '-f', file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/nothing changed/);
+  });
+
+  it('lab reset of this lab while another lab comes up: both succeed, nothing shared; reset keeps the identity on a fresh disk', async () => {
+    const other = writeLabfile(`name: ${NAME}2
+template: debian-12-lab
+network:
+  mode: bridge
+  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
+  cidr: 10.77.0.0/24
+  gateway: 10.77.0.1
+defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
+services: [etcd, docker]
+nodes:
+  - { name: ${NODE}, ip: 10.77.0.62 }
+`);
     const bootId = async () =>
       (await run(['ssh', NODE, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim();
     const before = { boot: await bootId(), status: await statusJson(file) };
     await run(['ssh', NODE, '-f', file, '--', 'sudo', 'touch', '/var/tmp/lab-reset-marker']);
-    const r = await run(['reset', NODE, '-f', file]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/replace/);
-    const after = { boot: await bootId(), status: await statusJson(file) };
-    expect(after.boot).not.toBe(before.boot);
-    expect(after.boot).toMatch(/^[0-9a-f-]{36}$/);
-    expect(after.status.nodes[0]!.machineId).toBe(before.status.nodes[0]!.machineId);
-    const marker = await run(['ssh', NODE, '-f', file, '--', 'test', '-e', '/var/tmp/lab-reset-marker']);
-    expect(marker.code).toBe(1); // the fresh overlay does not have it
+    try {
+      const [r, o] = await Promise.all([run(['reset', NODE, '-f', file]), run(['up', '-f', other])]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/replace/);
+      expect(o.code, o.stderr).toBe(0);
+      const after = { boot: await bootId(), status: await statusJson(file) };
+      const two = await statusJson(other);
+      expect(after.boot).not.toBe(before.boot);
+      expect(after.boot).toMatch(/^[0-9a-f-]{36}$/);
+      expect(after.status.nodes[0]!.machineId).toBe(before.status.nodes[0]!.machineId);
+      // Same node name in both labs: different domains, MACs, machine-ids, folders.
+      expect(two.nodes[0]!.machineId).not.toBe(after.status.nodes[0]!.machineId);
+      const macOf = async (d: string) => (await virsh(['domiflist', d])).trim().split(/\s+/).at(-1);
+      expect(await macOf(`${NAME}2-${NODE}`)).not.toBe(await macOf(DOMAIN));
+      const marker = await run(['ssh', NODE, '-f', file, '--', 'test', '-e', '/var/tmp/lab-reset-marker']);
+      expect(marker.code).toBe(1); // the fresh overlay does not have it
+    } finally {
+      expect((await run(['down', '-f', other])).code).toBe(0);
+    }
+    // The other lab's down left this one alone.
+    expect((await statusJson(file)).nodes[0]!.etcd?.state).toBe('leader');
+    expect(await inventory(`${NAME}2`)).toEqual({ ...baseline, domains: [DOMAIN], files: [] });
   });
 
   it("a different SSH server at the node's address is refused before any authentication", async () => {
@@ -296,7 +343,7 @@ describe('reliability and security of one lab on real libvirt', () => {
     rmSync(path.join(priv, 'state.json.bak'), { force: true });
     const status = await run(['status', '--json', '-f', file]);
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout).nodes[0].state).toMatch(/shut off/);
+    expect((JSON.parse(status.stdout) as StatusJson).nodes[0]!.state).toMatch(/shut off/);
     const d = await run(['down', '--lab', NAME]);
     expect(d.code).toBe(0);
     expect(d.stdout).toContain(`removed 1 domain(s) of lab ${NAME}`);

@@ -184,10 +184,37 @@ status() {
   if is_up; then v list --all; fi
 }
 
+# restart-libvirtd: end this harness's libvirtd (by its PID) and start it again in the
+# same private world, as a host update or a crash would. Domains keep running (QEMU is
+# not libvirtd's child to kill) and the new daemon reconnects to them.
+restart_libvirtd() {
+  local p t0; t0=$(now)
+  p=$(pid_of libvirtd) || { log "libvirtd is not running"; exit 1; }
+  kill -TERM "$p"
+  wait_gone libvirtd || { log "libvirtd $p did not exit within ${WAIT_S}s"; exit 1; }
+  ip netns exec "$NS" /bin/sh -ec '
+    S=$1
+    mount --bind "$S/run"   /run/libvirt
+    mount --bind "$S/lib"   /var/lib/libvirt
+    mount --bind "$S/cache" /var/cache/libvirt
+    mount --bind "$S/log"   /var/log/libvirt
+    mount --bind "$S/etc"   /etc/libvirt
+    if [ -e /dev/kvm ]; then mount --bind "$S/nokvm" /dev/kvm; fi
+    libvirtd -d -p "$S/libvirtd.pid"
+  ' labns "$STATE" </dev/null >>"$STATE/log/daemons.log" 2>&1
+  local deadline; deadline=$(( $(date +%s) + WAIT_S ))
+  until [ -S "$SOCK" ] && v uri >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || { log "libvirtd did not come back within ${WAIT_S}s"; exit 1; }
+    sleep 0.2
+  done
+  log "libvirtd restarted in $(since "$t0") s: pid $p -> $(pid_of libvirtd)"
+}
+
 case ${1:-} in
   up) up ;;
+  restart-libvirtd) restart_libvirtd ;;
   down) down ;;
   env) env_ ;;
   status) status ;;
-  *) echo "usage: $0 up|down|env|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|env|status|restart-libvirtd" >&2; exit 2 ;;
 esac
