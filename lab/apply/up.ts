@@ -279,10 +279,13 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
       level: 'debug',
       message: `phase ${name} done at ${((performance.now() - started) / 1000).toFixed(2)} s`,
     });
-  await preflight(ctx);
   // A domain with one of the lab's names that is not the lab's: refuse before anything
-  // is written (keys, folders, disks), and never touch it.
-  const foreign = await findForeignDomains(ctx);
+  // is written (keys, folders, disks), and never touch it. Looked up while the host is
+  // checked; a host problem is the one reported.
+  const [checked, looked] = await Promise.allSettled([preflight(ctx), findForeignDomains(ctx)]);
+  if (checked.status === 'rejected') throw checked.reason;
+  if (looked.status === 'rejected') throw looked.reason;
+  const foreign = looked.value;
   if (foreign.length > 0)
     throw new HostError(
       `refusing to touch ${foreign.map((f) => f.domain).join(', ')}: ${foreign.length === 1 ? 'a domain' : 'domains'} with the name of ${foreign.map((f) => f.node).join(', ')} of lab ${ctx.lab.name} ${foreign.length === 1 ? 'exists' : 'exist'} without this lab's metadata`,
