@@ -27,9 +27,10 @@ import { renderDomainXml } from '../render/domain-xml.js';
 import { renderNetworkXml } from '../render/network-xml.js';
 import { renderProvisioning } from '../render/provisioning.js';
 import type { DomainType, NodePaths, ProvisioningBundle } from '../render/types.js';
-import { writeAtomic } from '../state.js';
+import { cacheRoot, writeAtomic } from '../state.js';
 import { readState, StateWriter, STATE_VERSION, type LabState, type NodeStep } from '../state-file.js';
 import { mapLimit, nodeKeys, sshTargetFor, type LabContext } from './context.js';
+import { checkHostPaths } from './host-paths.js';
 import { findForeignDomains, observeNodes } from './observe.js';
 import { convergeUnits, type UnitsResult } from './units.js';
 
@@ -282,7 +283,19 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
   // A domain with one of the lab's names that is not the lab's: refuse before anything
   // is written (keys, folders, disks), and never touch it. Looked up while the host is
   // checked; a host problem is the one reported.
-  const [checked, looked] = await Promise.allSettled([preflight(ctx), findForeignDomains(ctx)]);
+  const [checked, looked] = await Promise.allSettled([
+    Promise.all([
+      preflight(ctx),
+      checkHostPaths({
+        labDir: ctx.dir.root,
+        cacheDir: cacheRoot(),
+        qemuIsOtherUser: /\/system(\?|$)/.test(ctx.virsh.uri),
+        newNodes: ctx.lab.nodes.filter((n) => !existsSync(path.join(ctx.dir.disks, `${n.name}.qcow2`)))
+          .length,
+      }),
+    ]),
+    findForeignDomains(ctx),
+  ]);
   if (checked.status === 'rejected') throw checked.reason;
   if (looked.status === 'rejected') throw looked.reason;
   const foreign = looked.value;

@@ -3,7 +3,16 @@
 // step converges on the next run, deadlines name the node and phase, the lock names its
 // holder and never blocks status, Ctrl-C stops cleanly, the pinned host key is enforced,
 // secrets stay out of output and state, and down (even without state) leaves nothing.
-import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import ssh2 from 'ssh2';
@@ -121,6 +130,36 @@ describe('reliability and security of one lab on real libvirt', () => {
       expect(await virsh(['dumpxml', DOMAIN])).toBe(before);
     } finally {
       await virsh(['undefine', DOMAIN]);
+    }
+    expect(await inventory(NAME)).toEqual(baseline);
+  });
+
+  it('preflight, before anything is written: a lab folder QEMU cannot enter, a disk too small', async () => {
+    // Beside the suite's state folder (the Labfile's temp folder is 0700 itself).
+    const root = mkdtempSync(path.join(path.dirname(stateRoot), 'preflight-'));
+    chmodSync(root, 0o755);
+    const closed = path.join(root, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    chmodSync(closed, 0o700);
+    const r = await run(['up', '-f', file], { LAB_STATE_DIR: path.join(closed, 'state') });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(`QEMU cannot reach the lab folder .*: ${closed} has mode 0700 \\(no o\\+x\\)`),
+    );
+    expect(readdirSync(closed)).toEqual([]);
+    const tiny = path.join(root, 'tiny');
+    mkdirSync(tiny);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', tiny]);
+    try {
+      const full = await run(['up', '-f', file], { LAB_STATE_DIR: tiny });
+      expect(full.code).toBe(1);
+      expect(full.stderr).toMatch(
+        /not enough free disk for 1 new node\(s\) under .*: \d+ MiB free, 512 MiB needed/,
+      );
+      expect(readdirSync(tiny)).toEqual([]);
+    } finally {
+      await execa('umount', [tiny]);
+      rmSync(root, { recursive: true, force: true });
     }
     expect(await inventory(NAME)).toEqual(baseline);
   });
