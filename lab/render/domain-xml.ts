@@ -1,20 +1,12 @@
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { XMLParser } from 'fast-xml-parser';
 import type { DomainInput } from './types.js';
 import { LAB_XMLNS } from './types.js';
-
-const builder = new XMLBuilder({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  textNodeName: '#text',
-  format: true,
-  indentBy: '  ',
-  suppressEmptyNode: true,
-  processEntities: true,
-});
+import { EXACT_XML, buildXml } from './xml.js';
 
 /**
- * The libvirt domain of one node, built as an object tree (the builder escapes every
- * value; no string concatenation). Pure: same input, same bytes.
+ * The libvirt domain of one node, built as an object tree (buildXml escapes every value
+ * once and refuses one XML cannot carry; no string concatenation). Pure: same input,
+ * same bytes.
  */
 export function renderDomainXml(input: DomainInput): string {
   const { lab, node, paths, type } = input;
@@ -108,7 +100,7 @@ export function renderDomainXml(input: DomainInput): string {
       memballoon: { '@_model': 'none' },
     },
   };
-  return builder.build({ domain }).replace(/<(readonly|acpi)><\/\1>/g, '<$1/>');
+  return buildXml({ domain }).replace(/<(readonly|acpi)><\/\1>/g, '<$1/>');
 }
 
 export interface LabMetadata {
@@ -120,12 +112,7 @@ export interface LabMetadata {
   mac: string;
 }
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@_',
-  parseTagValue: false,
-  textNodeName: '#text',
-});
+const parser = new XMLParser(EXACT_XML);
 
 function text(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -207,9 +194,7 @@ const UNIT_MIB: Record<string, number> = {
 /** The facts of a domain that decide whether it must be redefined. Pure. */
 export function parseDomainXml(xml: string): DomainSummary {
   const doc = new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@_',
-    parseTagValue: false,
+    ...EXACT_XML,
     isArray: (n) => n === 'disk' || n === 'interface',
   }).parse(xml) as {
     domain?: Record<string, unknown>;

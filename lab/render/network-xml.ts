@@ -1,6 +1,7 @@
-import { XMLBuilder } from 'fast-xml-parser';
+import { XMLParser } from 'fast-xml-parser';
 import type { LabSpec } from '../plan/model.js';
 import { LAB_XMLNS } from './types.js';
+import { EXACT_XML, buildXml } from './xml.js';
 
 /**
  * The libvirt network a managed lab owns: isolated (or NAT), the host on the gateway
@@ -25,18 +26,26 @@ export function renderNetworkXml(lab: LabSpec): string {
       },
     },
   };
-  const builder = new XMLBuilder({
-    ignoreAttributes: false,
-    attributeNamePrefix: '@_',
-    format: true,
-    indentBy: '  ',
-    suppressEmptyNode: true,
-  });
-  return builder.build(doc);
+  return buildXml(doc);
 }
 
-/** Does `virsh net-dumpxml` output carry this lab's metadata? Pure. */
+/**
+ * Does `virsh net-dumpxml` output carry this lab's metadata: a `network` element in lab's
+ * namespace (whatever its prefix) whose `lab` child is exactly `lab`, entities decoded? Pure.
+ */
 export function networkOwnedBy(xml: string, lab: string): boolean {
-  const m = /<lab:network\b[^>]*>\s*<lab>([^<]*)<\/lab>/.exec(xml);
-  return m !== null && m[1] === lab;
+  const doc = new XMLParser(EXACT_XML).parse(xml) as { network?: unknown };
+  const metadata = isRecord(doc.network) ? doc.network.metadata : undefined;
+  if (!isRecord(metadata)) return false;
+  return Object.entries(metadata).some(([tag, el]) => {
+    const [prefix, local] = tag.includes(':') ? tag.split(':', 2) : ['', tag];
+    if (local !== 'network' || !isRecord(el)) return false;
+    if (el[prefix ? `@_xmlns:${prefix}` : '@_xmlns'] !== LAB_XMLNS) return false;
+    const owner = el.lab;
+    return (isRecord(owner) ? (owner['#text'] ?? '') : owner) === lab;
+  });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
