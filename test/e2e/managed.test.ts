@@ -1,6 +1,8 @@
 // A lab-managed libvirt network: lab creates it (isolated, DHCP reservation per MAC
 // as a fallback to the static config), boots a node on it, and removes it on down.
 // Its etcd serves the v2 API too: the walkthrough's etcdctl set/get work as typed.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventory, lab, statusJson, virsh, writeLabfile } from './helpers.js';
 
@@ -33,7 +35,7 @@ nodes: [{ name: x, ip: 10.77.0.99 }]
     expect(await inventory('e2eclash')).toEqual(before);
   });
 
-  it('lab up creates the network and a healthy node; lab down removes both', async () => {
+  it('lab up creates the network and a healthy node; lab down keeps the network while a foreign domain uses it, then removes both', async () => {
     const before = await inventory(NAME);
     const r = await lab(['up', '-f', file]);
     expect(r.code, r.stderr).toBe(0);
@@ -47,6 +49,27 @@ nodes: [{ name: x, ip: 10.77.0.99 }]
     expect(set.stdout.trim()).toBe('Hello');
     const get = await lab(['ssh', 'solo', '-f', file, '--', 'bash', '-lc', 'etcdctl get /message']);
     expect(get.stdout.trim()).toBe('Hello');
+    // A domain that is not the lab's, plugged into the lab's network: down keeps the
+    // network (and says why) rather than pull it from under someone else.
+    const foreign = path.join(path.dirname(file), 'guest.xml');
+    writeFileSync(
+      foreign,
+      `<domain type='qemu'><name>not-${NAME}</name><memory unit='MiB'>32</memory><os><type arch='x86_64'>hvm</type></os><devices><interface type='network'><source network='lab-${NAME}'/></interface></devices></domain>`,
+    );
+    await virsh(['define', foreign]);
+    await virsh(['start', `not-${NAME}`]);
+    try {
+      const kept = await lab(['down', '-f', file]);
+      expect(kept.code).toBe(0);
+      expect(kept.stderr).toMatch(
+        new RegExp(`network lab-${NAME} is kept: 1 interface\\(s\\) of domains outside this lab`),
+      );
+      expect(await virsh(['net-list', '--name'])).toContain(`lab-${NAME}`);
+      expect(await virsh(['domstate', `not-${NAME}`])).toMatch(/running/);
+    } finally {
+      await virsh(['destroy', `not-${NAME}`]);
+      await virsh(['undefine', `not-${NAME}`]);
+    }
     const down = await lab(['down', '-f', file]);
     expect(down.stdout).toContain(`network lab-${NAME}`);
     expect(await inventory(NAME)).toEqual(before);

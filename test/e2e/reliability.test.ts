@@ -284,7 +284,6 @@ describe('reliability and security of one lab on real libvirt', () => {
 
   it('libvirtd restarted under a running lab: status sees it and lab up changes nothing', async () => {
     await execa('bash', [path.join(import.meta.dirname, 'harness/labns.sh'), 'restart-libvirtd'], {
-      stdin: 'ignore',
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     faults += 1;
