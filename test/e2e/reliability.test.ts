@@ -7,6 +7,7 @@ import {
   chmodSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   readdirSync,
   rmSync,
@@ -182,6 +183,36 @@ describe('reliability and security of one lab on real libvirt', () => {
       if (existsSync(path.join(priv, 'state.json'))) expect(stateJson().version).toBe(1);
     }
     expect(await virsh(['domstate', DOMAIN])).toMatch(/running/);
+  });
+
+  it('Ctrl-C at random moments (seed logged): exit 130, state whole, no child left, lock free', async () => {
+    let seed = Number(process.env.LAB_E2E_SEED ?? Date.now() % 100_000);
+    process.stderr.write(`\nreliability: SIGINT seed ${seed}\n`);
+    const random = () => ((seed = (seed * 16807) % 2147483647) % 1000) / 1000;
+    for (let i = 0; i < 6; i++) {
+      const child = execa('node', [LAB, 'up', '-f', file], {
+        reject: false,
+        stdin: 'ignore',
+        env: { CI: '1' },
+      });
+      // Once its handlers are in place (the first step line), then 0-3 s later.
+      let log = '';
+      child.stderr.on('data', (b: Buffer) => (log += b.toString()));
+      const t0 = Date.now();
+      while (!/\bimage\s+start/.test(log) && Date.now() - t0 < 60_000)
+        await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, random() * 3000));
+      child.kill('SIGINT');
+      faults += 1;
+      const r = await child;
+      outputs.push(String(r.stdout), String(r.stderr));
+      expect([130, 0], String(r.stderr)).toContain(r.exitCode);
+      expect(stateJson().version).toBe(1);
+      const ps = String((await execa('ps', ['-eo', 'pid,ppid,args'])).stdout);
+      expect(ps).not.toMatch(
+        new RegExp(`flock .*${NAME}\\.lock|qemu-img create .*${NAME}|xorriso .*${NAME}`),
+      );
+    }
   });
 
   it('while an up runs: a second up is refused at once naming the holder, status answers; Ctrl-C exits 130', async () => {
