@@ -14,6 +14,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import ssh2 from 'ssh2';
@@ -80,6 +81,10 @@ const mode = (f: string) => statSync(f).mode & 0o777;
 
 describe('reliability and security of one lab on real libvirt', () => {
   let baseline: Awaited<ReturnType<typeof inventory>>;
+  // The user's own known_hosts: lab never writes it (its pins live in the lab folder).
+  const userKnownHosts = path.join(os.homedir(), '.ssh', 'known_hosts');
+  const knownHostsNow = () => (existsSync(userKnownHosts) ? readFileSync(userKnownHosts, 'utf8') : 'absent');
+  const knownHostsBefore = knownHostsNow();
   let faults = 0;
 
   afterAll(async () => {
@@ -420,5 +425,6 @@ nodes:
     expect((await run(['down', '-f', file])).code).toBe(0);
     expect((await run(['down', '--lab', NAME])).code).toBe(0);
     expect(await inventory(NAME)).toEqual(baseline);
+    expect(knownHostsNow()).toBe(knownHostsBefore);
   });
 });
