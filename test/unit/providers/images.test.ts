@@ -1,117 +1,278 @@
-// Image downloads against a loopback HTTP server that can cut a transfer short:
-// resume, digest verification (a bad image is deleted, never used) and unpacking.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+// R15/S14: image downloads against a loopback HTTP server that cuts, stalls, ignores
+// Range or changes the file: resume with Range + a validator, restart from zero when the
+// server cannot resume, and a cache that never holds anything unverified.
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabEvent } from '../../../lab/events.js';
-import { downloadImage, pickDigest } from '../../../lab/providers/images.js';
-import type { Template } from '../../../lab/templates/schema.js';
+import {
+  downloadImage,
+  parseContentRange,
+  pickDigest,
+  quarantineDir,
+  redirectRefusal,
+  type DownloadOptions,
+} from '../../../lab/providers/images.js';
+import {
+  executables,
+  imageTemplate,
+  listTree,
+  payloadOf,
+  sha256,
+  startImageServer,
+  type ImageServer,
+} from './image-server.js';
 
-const payload = Buffer.alloc(3 * 1024 * 1024, 0);
-for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32BE(i, i);
-const gz = gzipSync(payload);
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-let server: http.Server;
-let base = '';
-const requests: { url: string; range?: string }[] = [];
-let cutNext = false;
+const SIZE = 3 * 1024 * 1024;
+let srv: ImageServer;
+let n = 0;
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    requests.push({ url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) });
-    const body = req.url?.startsWith('/img.gz') ? gz : payload;
-    if (req.url?.endsWith('.sha256')) {
-      res.end(`${sha256(body)}  img.gz\n`);
-      return;
-    }
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const from = m ? Number(m[1]) : 0;
-    const chunk = body.subarray(from);
-    res.writeHead(m ? 206 : 200, {
-      'content-length': chunk.length,
-      ...(m ? { 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` } : {}),
-    });
-    if (cutNext) {
-      // Send half, then drop the connection: a cut download.
-      cutNext = false;
-      res.write(chunk.subarray(0, chunk.length >> 1), () => res.destroy());
-      return;
-    }
-    res.end(chunk);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  srv = await startImageServer();
 });
-afterAll(() => server.close());
+afterAll(() => srv.close());
 
-function template(image: Record<string, unknown>): Template {
-  const t = {
-    name: 't',
-    arch: 'x86_64',
-    image: { format: 'qcow2', compression: 'none', ...image },
-    boot: { firmware: 'bios' },
-    provisioning: { dialect: 'cloud-init', delivery: 'nocloud' },
-    ssh: { user: 'core' },
-    nic: 'eth0',
-    services: {},
-    minMemoryMiB: 256,
-  };
-  return t as Template;
+/** A fresh cache entry and a fresh URL for one test. */
+function entry() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-img-'));
+  const p = `/img${n++}.raw`;
+  return { dir, target: path.join(dir, 't', 'disk.raw'), p, url: `${srv.base}${p}` };
 }
+const fast = (events: LabEvent[] = []): DownloadOptions => ({
+  onEvent: (e) => events.push(e),
+  retryDelayMs: 5,
+});
+const logs = (events: LabEvent[]) => events.flatMap((e) => (e.kind === 'log' ? [e.message] : []));
 
-describe('image downloads', () => {
-  it('resumes a cut download with a Range request and verifies it before use', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-img-'));
-    const target = path.join(dir, 'disk.qcow2');
-    const t = template({ url: `${base}/img`, digest: `sha256:${sha256(payload)}` });
-    cutNext = true;
-    await expect(downloadImage(t, target, { onEvent: () => {} })).rejects.toThrow();
-    expect(existsSync(target)).toBe(false); // never half an image at the target
-    const partial = statSync(`${target}.download`).size;
-    expect(partial).toBeGreaterThan(0);
-    expect(partial).toBeLessThan(payload.length);
+describe('R15: downloads resume and never poison the cache', () => {
+  it('a body cut at 40 % is resumed with Range + If-Range: no byte fetched twice, the digest matches', async () => {
+    const e = entry();
+    const body = payloadOf(SIZE);
+    srv.files.set(e.p, { body, cutAt: 0.4 });
     const events: LabEvent[] = [];
-    await downloadImage(t, target, { onEvent: (e) => events.push(e) });
-    expect(requests.at(-1)!.range).toBe(`bytes=${partial}-`);
-    expect(sha256(readFileSync(target))).toBe(sha256(payload));
-    expect(existsSync(`${target}.download`)).toBe(false);
-    expect(
-      events.some((e) => e.kind === 'progress' && e.done === payload.length && e.total === payload.length),
-    ).toBe(true);
+    await downloadImage(
+      imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }),
+      e.target,
+      fast(events),
+    );
+    const [first, second, ...more] = srv.requestsFor(e.p);
+    expect(more).toEqual([]);
+    const cut = Math.floor(SIZE * 0.4);
+    expect(first).toMatchObject({ status: 200, sent: cut });
+    expect(first!.range).toBeUndefined();
+    expect(second).toMatchObject({ status: 206, range: `bytes=${cut}-` });
+    expect(second!.ifRange).toMatch(/^"[0-9a-f]+"$/); // the strong ETag of the first answer
+    // Measured: what the server sent in all equals the file once.
+    expect(first!.sent + second!.sent).toBe(SIZE);
+    expect(sha256(readFileSync(e.target))).toBe(sha256(body));
+    expect(statSync(e.target).mode & 0o777).toBe(0o444);
+    expect(existsSync(quarantineDir(e.target))).toBe(false);
+    expect(logs(events)).toContainEqual(
+      expect.stringMatching(`resuming the download of t at byte ${cut} of ${SIZE}`),
+    );
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'progress', done: SIZE, total: SIZE }));
   });
 
-  it('deletes a download whose digest does not match and says so', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-img-'));
-    const target = path.join(dir, 'disk.qcow2');
-    const t = template({ url: `${base}/img`, digest: `sha256:${'0'.repeat(64)}` });
-    await expect(downloadImage(t, target, { onEvent: () => {} })).rejects.toThrow(/failed verification/);
-    expect(existsSync(target)).toBe(false);
-    expect(existsSync(`${target}.download`)).toBe(false);
+  it.each([
+    ['a strong ETag', {}, (ifRange?: string) => expect(ifRange).toMatch(/^"[0-9a-f]+"$/)],
+    [
+      'Last-Modified (no ETag)',
+      { etag: null, lastModified: 'Tue, 01 Apr 2025 10:00:00 GMT' },
+      (ifRange?: string) => expect(ifRange).toBe('Tue, 01 Apr 2025 10:00:00 GMT'),
+    ],
+    ['only the size', { etag: null }, (ifRange?: string) => expect(ifRange).toBeUndefined()],
+  ])(
+    'a cut download stays in the quarantine (0600, no exec bit) and the next run resumes it; validator: %s',
+    async (_name, validators, checkIfRange) => {
+      const e = entry();
+      const body = payloadOf(SIZE, 7);
+      srv.files.set(e.p, { body, cutAt: 0.4, ...validators });
+      const t = imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` });
+      const err = await downloadImage(t, e.target, { ...fast(), attempts: 1 }).then(
+        () => undefined,
+        (x: unknown) => x as Error & { hint?: string },
+      );
+      expect(err?.message).toMatch(/broke at byte|was cut at/);
+      expect(err?.hint).toMatch(/resumes/);
+      expect(existsSync(e.target)).toBe(false); // never half an image under the entry's name
+      const q = listTree(path.dirname(e.target));
+      const partial = q.find((f) => f.path.endsWith('.partial'));
+      expect(partial).toMatchObject({ mode: 0o600, size: Math.floor(SIZE * 0.4) });
+      expect(partial!.path.startsWith('.quarantine/')).toBe(true);
+      expect(executables(e.dir)).toEqual([]);
+
+      await downloadImage(t, e.target, fast());
+      const second = srv.requestsFor(e.p)[1]!;
+      expect(second).toMatchObject({ status: 206, range: `bytes=${partial!.size}-` });
+      checkIfRange(second.ifRange);
+      expect(sha256(readFileSync(e.target))).toBe(sha256(body));
+      expect(readdirSync(path.dirname(e.target))).toEqual(['disk.raw', 'disk.raw.lock']);
+    },
+  );
+
+  it('a server that ignores Range (200 to a Range request): the download restarts from zero, nothing doubled', async () => {
+    const e = entry();
+    const body = payloadOf(SIZE, 3);
+    srv.files.set(e.p, { body, cutAt: 0.4, ignoreRange: true });
+    const events: LabEvent[] = [];
+    await downloadImage(
+      imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }),
+      e.target,
+      fast(events),
+    );
+    const [first, second] = srv.requestsFor(e.p);
+    expect(second).toMatchObject({ range: `bytes=${first!.sent}-`, status: 200, sent: SIZE });
+    expect(statSync(e.target).size).toBe(SIZE);
+    expect(sha256(readFileSync(e.target))).toBe(sha256(body));
+    expect(logs(events)).toContainEqual(
+      expect.stringMatching(/from the start: the server ignored the range/),
+    );
   });
 
-  it('reads the digest from a published checksum file and unpacks gz', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-img-'));
-    const target = path.join(dir, 'disk.qcow2');
-    const t = template({ url: `${base}/img.gz`, digestUrl: `${base}/img.gz.sha256`, compression: 'gz' });
-    await downloadImage(t, target, { onEvent: () => {} });
-    expect(sha256(readFileSync(target))).toBe(sha256(payload));
+  it('a file that changed on the server between two tries (If-Range no longer matches) is fetched anew', async () => {
+    const e = entry();
+    const old = payloadOf(SIZE, 1);
+    const now = payloadOf(SIZE, 2);
+    srv.files.set(e.p, { body: old, cutAt: 0.4 });
+    const t = (b: Buffer) => imageTemplate({ url: e.url, digest: `sha256:${sha256(b)}` });
+    await expect(downloadImage(t(old), e.target, { ...fast(), attempts: 1 })).rejects.toThrow(/broke|cut/);
+    srv.files.set(e.p, { body: now }); // a new release under the same URL
+    await downloadImage(t(now), e.target, fast());
+    const second = srv.requestsFor(e.p)[1]!;
+    expect(second.range).toBeDefined();
+    expect(second).toMatchObject({ status: 200, sent: SIZE });
+    expect(sha256(readFileSync(e.target))).toBe(sha256(now));
   });
 
-  it('refuses an image with no digest at all', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-img-'));
-    const src = path.join(dir, 'local.img');
-    writeFileSync(src, 'x');
+  it('a partial without any validator (chunked, no ETag, no Last-Modified) is not resumed', async () => {
+    const e = entry();
+    const body = payloadOf(SIZE, 4);
+    srv.files.set(e.p, { body, cutAt: 0.4, chunked: true, etag: null });
+    await downloadImage(imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }), e.target, fast());
+    const [, second] = srv.requestsFor(e.p);
+    expect(second).toMatchObject({ status: 200, sent: SIZE });
+    expect(second!.range).toBeUndefined();
+    expect(sha256(readFileSync(e.target))).toBe(sha256(body));
+  });
+
+  it('a stalled transfer is abandoned after the idle timeout and resumed', async () => {
+    const e = entry();
+    const body = payloadOf(SIZE, 5);
+    srv.files.set(e.p, { body, cutAt: 0.4, stall: true });
+    const events: LabEvent[] = [];
+    await downloadImage(imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }), e.target, {
+      ...fast(events),
+      idleTimeoutMs: 300,
+    });
+    expect(srv.requestsFor(e.p)[1]).toMatchObject({ status: 206, range: `bytes=${Math.floor(SIZE * 0.4)}-` });
+    expect(logs(events)).toContainEqual(expect.stringMatching(/nothing came for 0.3 s/));
+    expect(sha256(readFileSync(e.target))).toBe(sha256(body));
+  });
+
+  it('a 503 is tried again; a 404 is not', async () => {
+    const e = entry();
+    const body = payloadOf(64 * 1024);
+    srv.files.set(e.p, { body, failFirst: { status: 503, times: 1 } });
+    await downloadImage(imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }), e.target, fast());
+    expect(srv.requestsFor(e.p).map((r) => r.status)).toEqual([503, 200]);
+    const missing = entry();
     await expect(
-      downloadImage(template({ path: src }), path.join(dir, 'disk.qcow2'), { onEvent: () => {} }),
+      downloadImage(
+        imageTemplate({ url: missing.url, digest: `sha256:${sha256(body)}` }),
+        missing.target,
+        fast(),
+      ),
+    ).rejects.toThrow(`cannot download ${missing.url}: HTTP 404`);
+    expect(srv.requestsFor(missing.p)).toHaveLength(1);
+  });
+
+  it('a flipped byte is rejected by the digest: no cache entry, no partial left that looks valid', async () => {
+    const e = entry();
+    const body = payloadOf(SIZE, 6);
+    const flipped = Buffer.from(body);
+    flipped[SIZE >> 1]! ^= 0x01;
+    srv.files.set(e.p, { body: flipped });
+    const err = await downloadImage(
+      imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }),
+      e.target,
+      fast(),
+    ).then(
+      () => undefined,
+      (x: unknown) => x as Error & { hint?: string },
+    );
+    expect(err?.message).toMatch(/^image of t failed verification: sha256 [0-9a-f]{64} != expected/);
+    expect(err?.hint).toMatch(/the download was deleted/);
+    // Only the (empty) lock file: no entry, no .partial, no quarantine.
+    expect(listTree(path.dirname(e.target))).toEqual([
+      { path: 'disk.raw.lock', mode: 0o600, size: 0, dir: false },
+    ]);
+  });
+
+  it('S14: only the URLs of the template are fetched, from this address only', async () => {
+    const e = entry();
+    const body = payloadOf(64 * 1024, 9);
+    srv.files.set(e.p, { body });
+    srv.files.set(`${e.p}.sha256`, { body: Buffer.from(`${sha256(body)}  ${path.basename(e.p)}\n`) });
+    const before = srv.requests.length;
+    await downloadImage(imageTemplate({ url: e.url, digestUrl: `${e.url}.sha256` }), e.target, fast());
+    const seen = srv.requests.slice(before);
+    expect(seen.map((r) => `${r.method} ${r.url}`).sort()).toEqual([`GET ${e.p}`, `GET ${e.p}.sha256`]);
+    expect(new Set(seen.map((r) => r.remote))).toEqual(new Set(['127.0.0.1']));
+  });
+
+  it('a redirect is followed on HTTP(S) only; never to another scheme', async () => {
+    const e = entry();
+    const body = payloadOf(64 * 1024, 10);
+    srv.files.set(e.p, { body, redirect: `${e.p}.real` });
+    srv.files.set(`${e.p}.real`, { body });
+    await downloadImage(imageTemplate({ url: e.url, digest: `sha256:${sha256(body)}` }), e.target, fast());
+    expect(srv.requestsFor(e.p).map((r) => r.status)).toEqual([302]);
+    expect(srv.requestsFor(`${e.p}.real`).map((r) => r.status)).toEqual([200]);
+    const f = entry();
+    srv.files.set(f.p, { body, redirect: 'file:///etc/passwd' });
+    await expect(
+      downloadImage(imageTemplate({ url: f.url, digest: `sha256:${sha256(body)}` }), f.target, fast()),
+    ).rejects.toThrow(`refusing the redirect from ${f.url} to file:///etc/passwd: file: is not HTTP`);
+    expect(existsSync(f.target)).toBe(false);
+  });
+
+  it.each([
+    ['https://a/x', 'http://a/x', 'it leaves HTTPS'],
+    ['https://a/x', 'https://mirror/x', undefined],
+    ['http://a/x', 'https://a/x', undefined],
+    ['http://a/x', 'ftp://a/x', 'ftp: is not HTTP'],
+  ])('redirectRefusal %s -> %s', (from, to, want) => {
+    expect(redirectRefusal(new URL(from), new URL(to))).toBe(want);
+  });
+
+  it('copies a local image.path into the quarantine before checking it, and refuses one without a digest', async () => {
+    const e = entry();
+    const src = path.join(e.dir, 'local.img');
+    const body = payloadOf(128 * 1024, 8);
+    writeFileSync(src, body, { mode: 0o755 });
+    await downloadImage(imageTemplate({ path: src, digest: `sha256:${sha256(body)}` }), e.target, fast());
+    expect(statSync(e.target).mode & 0o777).toBe(0o444);
+    expect(readFileSync(e.target).equals(body)).toBe(true);
+    await expect(
+      downloadImage(imageTemplate({ path: src }), path.join(e.dir, 'u', 'disk.raw'), fast()),
     ).rejects.toThrow(/unverified/);
   });
+});
 
+describe('parseContentRange', () => {
+  it.each([
+    ['bytes 100-199/1000', { start: 100, end: 199, total: 1000 }],
+    ['bytes 100-199/*', { start: 100, end: 199 }],
+    ['bytes */1000', { total: 1000 }],
+    ['items 1-2/3', undefined],
+    [null, undefined],
+  ])('%s', (value, want) => {
+    expect(parseContentRange(value)).toEqual(want);
+  });
+});
+
+describe('pickDigest', () => {
   it.each([
     [
       '# SHA512 HASH\nabc\n' + 'f'.repeat(128) + '  flatcar_production_qemu_image.img\n',
