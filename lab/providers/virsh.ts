@@ -47,7 +47,12 @@ export function parseCapabilityDomainTypes(xml: string): string[] {
   return [...types].sort();
 }
 
-/** Talks to libvirt through virsh: verbs, not raw output. Every call has a timeout. */
+/**
+ * Talks to libvirt through virsh: verbs, not raw output. Every call has a timeout, and is
+ * an argv (`-c URI`, the command, its arguments; never one COMMAND_STRING, which virsh
+ * splits like a shell) with names given as named options (`--domain NAME`), so that a
+ * name like `--help` or `-rf` is a name and never an option.
+ */
 export class Virsh {
   constructor(
     readonly uri: string,
@@ -99,47 +104,47 @@ export class Virsh {
   }
 
   async dumpXml(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['dumpxml', '--inactive', name], 60_000, [1]);
+    const r = await this.virsh(['dumpxml', '--inactive', '--domain', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout : undefined;
   }
 
   /** The lab metadata element of a domain, or undefined when it has none (not ours). */
   async labMetadata(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['metadata', name, LAB_XMLNS], 60_000, [1]);
+    const r = await this.virsh(['metadata', '--domain', name, '--uri', LAB_XMLNS], 60_000, [1]);
     return r.exitCode === 0 && r.stdout.trim() ? r.stdout : undefined;
   }
 
   async domState(name: string): Promise<DomainState> {
-    const r = await this.virsh(['domstate', name], 60_000, [1]);
+    const r = await this.virsh(['domstate', '--domain', name], 60_000, [1]);
     if (r.exitCode !== 0) return 'missing';
     return r.stdout.trim() as DomainState;
   }
 
   async domUuid(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['domuuid', name], 60_000, [1]);
+    const r = await this.virsh(['domuuid', '--domain', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
 
   /** Defines (or redefines) a domain from XML text, via a private temp file. */
   async define(xml: string): Promise<void> {
-    await this.withXmlFile(xml, (file) => this.virsh(['define', file], 180_000));
+    await this.withXmlFile(xml, (file) => this.virsh(['define', '--file', file], 180_000));
   }
 
   async start(name: string): Promise<void> {
-    await this.virsh(['start', name], 120_000);
+    await this.virsh(['start', '--domain', name], 120_000);
   }
 
   /** Hard stop; fine when it is already off. */
   async destroy(name: string): Promise<void> {
     const state = await this.domState(name);
     if (state === 'missing' || state === 'shut off') return;
-    await this.virsh(['destroy', name], 60_000);
+    await this.virsh(['destroy', '--domain', name], 60_000);
   }
 
   async undefine(name: string): Promise<void> {
     if ((await this.domState(name)) === 'missing') return;
-    await this.virsh(['undefine', name, '--nvram'], 60_000, [1]).then(async (r) => {
-      if (r.exitCode !== 0) await this.virsh(['undefine', name], 60_000);
+    await this.virsh(['undefine', '--domain', name, '--nvram'], 60_000, [1]).then(async (r) => {
+      if (r.exitCode !== 0) await this.virsh(['undefine', '--domain', name], 60_000);
     });
   }
 
@@ -152,29 +157,29 @@ export class Virsh {
   }
 
   async netDumpXml(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['net-dumpxml', name], 60_000, [1]);
+    const r = await this.virsh(['net-dumpxml', '--network', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout : undefined;
   }
 
   async netIsActive(name: string): Promise<boolean> {
-    const r = await this.virsh(['net-info', name], 60_000, [1]);
+    const r = await this.virsh(['net-info', '--network', name], 60_000, [1]);
     return r.exitCode === 0 && /^Active:\s+yes/m.test(r.stdout);
   }
 
   async netDefine(xml: string): Promise<void> {
-    await this.withXmlFile(xml, (file) => this.virsh(['net-define', file]));
+    await this.withXmlFile(xml, (file) => this.virsh(['net-define', '--file', file]));
   }
 
   async netStart(name: string): Promise<void> {
-    await this.virsh(['net-start', name]);
+    await this.virsh(['net-start', '--network', name]);
   }
 
   async netDestroy(name: string): Promise<void> {
-    if (await this.netIsActive(name)) await this.virsh(['net-destroy', name]);
+    if (await this.netIsActive(name)) await this.virsh(['net-destroy', '--network', name]);
   }
 
   async netUndefine(name: string): Promise<void> {
-    if ((await this.listNetworks()).includes(name)) await this.virsh(['net-undefine', name]);
+    if ((await this.listNetworks()).includes(name)) await this.virsh(['net-undefine', '--network', name]);
   }
 
   private async withXmlFile<T>(xml: string, fn: (file: string) => Promise<T>): Promise<T> {
