@@ -424,36 +424,43 @@ async function httpGet(
   throw new HostError(`${url}: more than 5 redirects`);
 }
 
-/** A small file (a signature, a checksum list): its bytes, or the HTTP status it failed with. */
+/**
+ * A small file (a signature, a checksum list): its bytes, or the HTTP status it failed
+ * with. Two minutes at most: a stalled server does not hang lab up.
+ */
 async function fetchSmall(
   url: string,
   maxBytes: number,
   signal?: AbortSignal,
+  timeoutMs = 120_000,
 ): Promise<{ status: number; bytes?: Buffer }> {
-  let res: Response;
+  const limit = AbortSignal.timeout(timeoutMs);
+  const both = signal ? AbortSignal.any([signal, limit]) : limit;
   try {
-    res = await httpGet(url, {}, signal);
+    const res = await httpGet(url, {}, both);
+    if (!res.ok || !res.body) {
+      await res.body?.cancel();
+      return { status: res.status };
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    // Leaving the loop (the throw) cancels the body.
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      size += chunk.length;
+      if (size > maxBytes)
+        throw new HostError(`${url} is larger than ${maxBytes} bytes: not what lab expected there`);
+      chunks.push(Buffer.from(chunk));
+    }
+    return { status: res.status, bytes: Buffer.concat(chunks) };
   } catch (err) {
     if (err instanceof LabError || signal?.aborted) throw err;
-    throw new HostError(`cannot fetch ${url}: ${err instanceof Error ? err.message : String(err)}`, {
-      cause: err,
-    });
+    const why = limit.aborted
+      ? `no answer within ${timeoutMs / 1000} s`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+    throw new HostError(`cannot fetch ${url}: ${why}`, { cause: err });
   }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    return { status: res.status };
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Leaving the loop (the throw) cancels the body.
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      throw new HostError(`${url} is larger than ${maxBytes} bytes: not what lab expected there`);
-    }
-    chunks.push(Buffer.from(chunk));
-  }
-  return { status: res.status, bytes: Buffer.concat(chunks) };
 }
 
 /** The template's `algo:hex` digest, or the one its digestUrl lists for the file. */

@@ -43,6 +43,8 @@ const fast = (events: LabEvent[] = []): DownloadOptions => ({
   onEvent: (e) => events.push(e),
   retryDelayMs: 5,
 });
+/** n of a `bytes=n-` Range header (NaN when there is none). */
+const resumedAt = (range: string | undefined) => Number(/^bytes=(\d+)-$/.exec(range ?? '')?.[1]);
 const logs = (events: LabEvent[]) => events.flatMap((e) => (e.kind === 'log' ? [e.message] : []));
 
 describe('R15: downloads resume and never poison the cache', () => {
@@ -61,15 +63,18 @@ describe('R15: downloads resume and never poison the cache', () => {
     const cut = Math.floor(SIZE * 0.4);
     expect(first).toMatchObject({ status: 200, sent: cut });
     expect(first!.range).toBeUndefined();
-    expect(second).toMatchObject({ status: 206, range: `bytes=${cut}-` });
+    // n: what the client had written when the connection broke. The server sent `cut`;
+    // a broken fetch body drops what its stream still queued (measured: 0 to ~15 KB).
+    const n = resumedAt(second!.range);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThanOrEqual(cut);
+    expect(second).toMatchObject({ status: 206, sent: SIZE - n });
     expect(second!.ifRange).toMatch(/^"[0-9a-f]+"$/); // the strong ETag of the first answer
-    // Measured: what the server sent in all equals the file once.
-    expect(first!.sent + second!.sent).toBe(SIZE);
     expect(sha256(readFileSync(e.target))).toBe(sha256(body));
     expect(statSync(e.target).mode & 0o777).toBe(0o444);
     expect(existsSync(quarantineDir(e.target))).toBe(false);
     expect(logs(events)).toContainEqual(
-      expect.stringMatching(`resuming the download of t at byte ${cut} of ${SIZE}`),
+      expect.stringMatching(`resuming the download of t at byte ${n} of ${SIZE}`),
     );
     expect(events).toContainEqual(expect.objectContaining({ kind: 'progress', done: SIZE, total: SIZE }));
   });
@@ -98,7 +103,9 @@ describe('R15: downloads resume and never poison the cache', () => {
       expect(existsSync(e.target)).toBe(false); // never half an image under the entry's name
       const q = listTree(path.dirname(e.target));
       const partial = q.find((f) => f.path.endsWith('.partial'));
-      expect(partial).toMatchObject({ mode: 0o600, size: Math.floor(SIZE * 0.4) });
+      expect(partial?.mode).toBe(0o600);
+      expect(partial!.size).toBeGreaterThan(0);
+      expect(partial!.size).toBeLessThanOrEqual(Math.floor(SIZE * 0.4));
       expect(partial!.path.startsWith('.quarantine/')).toBe(true);
       expect(executables(e.dir)).toEqual([]);
 
@@ -122,7 +129,8 @@ describe('R15: downloads resume and never poison the cache', () => {
       fast(events),
     );
     const [first, second] = srv.requestsFor(e.p);
-    expect(second).toMatchObject({ range: `bytes=${first!.sent}-`, status: 200, sent: SIZE });
+    expect(resumedAt(second!.range)).toBeLessThanOrEqual(first!.sent);
+    expect(second).toMatchObject({ status: 200, sent: SIZE });
     expect(statSync(e.target).size).toBe(SIZE);
     expect(sha256(readFileSync(e.target))).toBe(sha256(body));
     expect(logs(events)).toContainEqual(
@@ -165,7 +173,10 @@ describe('R15: downloads resume and never poison the cache', () => {
       ...fast(events),
       idleTimeoutMs: 300,
     });
-    expect(srv.requestsFor(e.p)[1]).toMatchObject({ status: 206, range: `bytes=${Math.floor(SIZE * 0.4)}-` });
+    const second = srv.requestsFor(e.p)[1]!;
+    expect(second.status).toBe(206);
+    expect(resumedAt(second.range)).toBeGreaterThan(0);
+    expect(resumedAt(second.range)).toBeLessThanOrEqual(Math.floor(SIZE * 0.4));
     expect(logs(events)).toContainEqual(expect.stringMatching(/nothing came for 0.3 s/));
     expect(sha256(readFileSync(e.target))).toBe(sha256(body));
   });
