@@ -1,4 +1,5 @@
 import { COREOS_CLOUDINIT_KEYS } from './coreos-cloudinit-keys.js';
+import { absolutePathProblem } from './schema.js';
 
 /** A problem in a user's cloud-config fragment, at a path inside the fragment. */
 export interface FragmentProblem {
@@ -32,6 +33,55 @@ const CHILD: Record<string, { section: string; list: boolean }> = {
 
 const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const UNIT_NAME_RE =
+  /^[a-zA-Z0-9_][a-zA-Z0-9:_.@-]{0,200}\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/;
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const HOSTNAME_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/**
+ * Values coreos-cloudinit turns into file names and permissions: a unit or drop-in name
+ * becomes a file under /etc/systemd, a write_files path a file anywhere. Checked as
+ * lab's own `files:` are, so a fragment is no way around them.
+ */
+const VALUE_CHECKS: Record<string, (v: unknown) => string | undefined> = {
+  'top.hostname': (v) =>
+    typeof v === 'string' && HOSTNAME_RE.test(v) ? undefined : `hostname ${quote(v)} is not a hostname`,
+  'file.path': (v) => {
+    if (typeof v !== 'string') return `write_files path must be a string, not ${quote(v)}`;
+    const problem = absolutePathProblem(v);
+    return problem ? `write_files path ${quote(v)} ${problem}` : undefined;
+  },
+  'file.permissions': (v) =>
+    typeof v === 'string' && /^0{0,2}[0-7]{3}$/.test(v)
+      ? undefined
+      : `write_files permissions ${quote(v)}: expected an octal mode such as "0644" (no setuid, setgid or sticky bit)`,
+  'file.owner': (v) =>
+    typeof v === 'string' && /^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$/.test(v)
+      ? undefined
+      : `write_files owner ${quote(v)}: expected user or user:group`,
+  'unit.name': (v) =>
+    typeof v === 'string' && UNIT_NAME_RE.test(v)
+      ? undefined
+      : `unit name ${quote(v)} is not a systemd unit name such as hello.service`,
+  'dropin.name': (v) =>
+    typeof v === 'string' && /^[a-zA-Z0-9_][a-zA-Z0-9:_.@-]{0,200}\.conf$/.test(v)
+      ? undefined
+      : `drop-in name ${quote(v)} is not a drop-in file name such as 10-lab.conf`,
+  'user.name': (v) =>
+    typeof v === 'string' && USER_RE.test(v) ? undefined : `user name ${quote(v)} is not a user name`,
+};
+
+function quote(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = JSON.stringify(v) ?? 'a value';
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+function kind(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : quote(v);
+}
 
 /**
  * Checks a user's cloud-config fragment against the keys coreos-cloudinit reads and
@@ -69,13 +119,24 @@ export function checkCloudConfigFragment(
           continue;
         }
       }
+      const error = (path: (string | number)[], message: string) =>
+        problems.push({ path, severity: 'error', message });
       const child = CHILD[`${section}.${name}`];
+      const check = VALUE_CHECKS[`${section}.${name}`];
+      const problem = check?.(v);
+      if (problem) error([...at, key], problem);
       if (child && !child.list && isMap(v)) out[name] = walk(v, child.section, [...at, key]);
       else if (child?.list && Array.isArray(v))
-        out[name] = v.map((item: unknown, i) =>
-          isMap(item) ? walk(item, child.section, [...at, key, i]) : item,
-        );
-      else out[name] = v;
+        out[name] = v.map((item: unknown, i) => {
+          if (isMap(item)) return walk(item, child.section, [...at, key, i]);
+          error([...at, key, i], `${name}[${i}]: expected a mapping, got ${kind(item)}`);
+          return item;
+        });
+      else {
+        if (child && v !== null)
+          error([...at, key], `${name}: expected ${child.list ? 'a list' : 'a mapping'}, got ${kind(v)}`);
+        out[name] = v;
+      }
     }
     return out;
   };

@@ -1,4 +1,5 @@
 import {
+  isAlias,
   isMap,
   isNode,
   isPair,
@@ -58,7 +59,7 @@ export class SourceMap {
     let offset = isNode(node) ? node.range?.[0] : undefined;
     for (const key of path) {
       if (isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+        const pair = node.items.find((p) => isScalar(p.key) && keyString(p.key.value) === String(key));
         if (!pair) break;
         node = pair.value;
         const at = isNode(node) ? node.range?.[0] : isNode(pair.key) ? pair.key.range?.[0] : undefined;
@@ -70,11 +71,26 @@ export class SourceMap {
       } else break;
     }
     if (atKey !== undefined && isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === atKey);
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && keyString(p.key.value) === atKey);
       if (pair && isNode(pair.key) && pair.key.range) offset = pair.key.range[0];
     }
     return offset;
   }
+}
+
+/** A mapping key as it ends up in the plain data (`~:` becomes "", `1:` becomes "1"). */
+function keyString(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  return JSON.stringify(value) ?? '';
+}
+
+/** Two keys that would be one in the plain data are duplicates (`1:` and `"1":`). */
+function sameKey(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  return isScalar(a) && isScalar(b) && keyString(a.value) === keyString(b.value);
 }
 
 export type ParseResult<T> = { ok: true; value: T; source: SourceMap } | { ok: false; issues: Issue[] };
@@ -84,15 +100,35 @@ export function parseYaml(
   text: string,
   file: string,
 ): { ok: true; data: unknown; source: SourceMap } | { ok: false; issues: Issue[] } {
+  // A byte order mark is not a column: strip it so positions match what editors show.
+  if (text.startsWith('\ufeff')) text = text.slice(1);
   const counter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: counter,
     prettyErrors: false,
-    uniqueKeys: true,
+    uniqueKeys: sameKey,
     strict: true,
   });
   const lines = text.split(/\r?\n/);
   const problems = [...doc.errors, ...doc.warnings];
+  // The parser recurses: a document nested hundreds of levels deep overflows its stack,
+  // at a place that depends on the stack size. Report it once, where the nesting gets deep.
+  const overflow = problems.find((e) => e.message.includes('Maximum call stack size exceeded'));
+  if (overflow) {
+    const { line, col } = counter.linePos(deepNestingAt(text) ?? overflow.pos[0]);
+    return {
+      ok: false,
+      issues: [
+        {
+          file,
+          line,
+          col,
+          message: 'YAML: nested too deeply (a Labfile needs a few levels, not hundreds)',
+          source: lines[line - 1] ?? '',
+        },
+      ],
+    };
+  }
   if (problems.length > 0) {
     return {
       ok: false,
@@ -104,22 +140,58 @@ export function parseYaml(
     };
   }
   // Aliases could expand into a huge document (billion laughs): refuse them outright.
-  const aliases: Issue[] = [];
+  // A key that is a list or a mapping has no place in a Labfile (JS would stringify it).
+  const refused: Issue[] = [];
+  const refuse = (offset: number | undefined, message: string) => {
+    const { line, col } = counter.linePos(offset ?? 0);
+    refused.push({ file, line, col, message, source: lines[line - 1] ?? '' });
+  };
   visit(doc, {
     Alias(_, node) {
-      const { line, col } = counter.linePos(node.range?.[0] ?? 0);
-      aliases.push({
-        file,
-        line,
-        col,
-        message: 'YAML aliases (*name) are not allowed in a Labfile: write the value out',
-        source: lines[line - 1] ?? '',
-      });
+      refuse(node.range?.[0], 'YAML aliases (*name) are not allowed in a Labfile: write the value out');
+    },
+    Pair(_, pair) {
+      if (isNode(pair.key) && !isScalar(pair.key) && !isAlias(pair.key))
+        refuse(pair.key.range?.[0], 'YAML: a key must be a plain value, not a list or a mapping');
     },
   });
-  if (aliases.length > 0) return { ok: false, issues: aliases };
+  if (refused.length > 0) return { ok: false, issues: refused };
   const data: unknown = doc.toJS();
   return { ok: true, data, source: new SourceMap(file, text, doc, counter) };
+}
+
+/**
+ * Where the text first nests deeper than a Labfile ever does: 64 open flow brackets, or a
+ * line that starts past column 200 (block nesting: indentation and `- ` markers).
+ */
+function deepNestingAt(text: string): number | undefined {
+  let depth = 0;
+  let quote: string | undefined;
+  let lineStart = true;
+  let indent = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\n') {
+      lineStart = true;
+      indent = 0;
+      continue;
+    }
+    if (lineStart) {
+      if (c === ' ' || c === '-' || c === '\t') {
+        if (++indent > 200) return i;
+        continue;
+      }
+      lineStart = false;
+    }
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > 64) return i;
+    } else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return undefined;
 }
 
 /** Turns zod issues into located, readable issues. */
@@ -134,7 +206,9 @@ export function zodIssues(
     const path = zi.path.filter((k): k is PathKey => typeof k !== 'symbol');
     if (zi.code === 'unrecognized_keys') {
       for (const key of zi.keys)
-        issues.push(source.issueAt(path, `unknown key "${key}"${suggest(key, path)}`, { atKey: key }));
+        issues.push(
+          source.issueAt(path, `unknown key ${JSON.stringify(key)}${suggest(key, path)}`, { atKey: key }),
+        );
       continue;
     }
     if (zi.code === 'invalid_union' && schemaFor && data !== undefined) {
@@ -148,7 +222,7 @@ export function zodIssues(
             const innerPath = [...path, ...inner.path.filter((k): k is PathKey => typeof k !== 'symbol')];
             if (inner.code === 'unrecognized_keys') {
               for (const key of inner.keys)
-                issues.push(source.issueAt(innerPath, `unknown key "${key}"`, { atKey: key }));
+                issues.push(source.issueAt(innerPath, `unknown key ${JSON.stringify(key)}`, { atKey: key }));
             } else
               issues.push(
                 source.issueAt(innerPath, describeZodIssue(inner, innerPath, valueAt(data, innerPath))),
@@ -256,7 +330,11 @@ function describeZodIssue(zi: z.core.$ZodIssue, path: PathKey[], value: unknown)
 function describeValue(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
   if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'number' && !Number.isFinite(v)) return `${String(v)} (not a finite number)`;
+  // Long text is cut: a message quotes the value, never a whole file read by mistake.
+  if (typeof v === 'string' && v.length > 60) return `string ${JSON.stringify(v.slice(0, 57))}…`;
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 

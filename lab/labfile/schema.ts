@@ -10,6 +10,49 @@ const CIDR_RE =
   /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/([0-9]|[12]\d|3[0-2])$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
+/**
+ * A name virsh would read as a UUID rather than a name: only hex digits and dashes, 32
+ * digits (libvirt's UUID parser skips dashes anywhere). `virsh dominfo NAME` tries an id,
+ * then a UUID, then a name, so such a domain name could mean another domain.
+ */
+export function isUuidShaped(name: string): boolean {
+  return /^[0-9a-fA-F-]+$/.test(name) && name.replace(/-/g, '').length === 32;
+}
+
+/** C0 and C1 control characters and DEL (never wanted in names, paths, URIs or keys). */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHAR_RE = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A safe absolute path: no `..`, no empty or `.` segments, no control characters. */
+export function absolutePathProblem(p: string): string | undefined {
+  if (!p.startsWith('/')) return 'must be an absolute path (start with /)';
+  return pathSegmentsProblem(p.slice(1));
+}
+
+/** A safe path below a folder: relative, no `..`, no empty or `.` segments, no control characters. */
+export function relativePathProblem(p: string): string | undefined {
+  if (p.startsWith('/')) return 'must be a relative path (not start with /)';
+  return pathSegmentsProblem(p);
+}
+
+function pathSegmentsProblem(rest: string): string | undefined {
+  if (CONTROL_CHAR_RE.test(rest)) return 'must not contain control characters';
+  const segments = rest.split('/');
+  if (segments.some((s) => s === '..')) return 'must not contain ".."';
+  if (segments.some((s) => s === '' || s === '.'))
+    return 'must be a normalised path (no "//", "/./" or trailing "/")';
+  if (rest.length >= 1024) return 'is too long';
+  return undefined;
+}
+
+/** A string schema whose value must pass `problem` (a path check); the message quotes the value. */
+export function checkedPath(problem: (p: string) => string | undefined) {
+  return z.string().superRefine((p, ctx) => {
+    const m = problem(p);
+    if (m) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(p)} ${m}` });
+  });
+}
+
 const size = z
   .string()
   .regex(SIZE_RE, { message: 'expected a size such as 512MiB, 1GiB or 8G' })
@@ -25,12 +68,16 @@ const fileSpec = z
     content: z.string().describe('File content (UTF-8)'),
     mode: z
       .string()
-      .regex(/^0?[0-7]{3,4}$/, { message: 'expected an octal mode such as "0644"' })
+      .regex(/^0{0,2}[0-7]{3}$/, {
+        message: 'expected an octal mode such as "0644" (no setuid, setgid or sticky bit)',
+      })
       .optional()
-      .describe('Octal permissions, quoted: "0644"'),
+      .describe('Octal permissions, quoted: "0644"; no setuid, setgid or sticky bit'),
     owner: z
       .string()
-      .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/, { message: 'expected user or user:group' })
+      .regex(/^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$/, {
+        message: 'expected user or user:group',
+      })
       .optional(),
   })
   .describe('A file written into the guest at first boot');
@@ -52,6 +99,9 @@ const nodeSpec = z
     name: z
       .string()
       .regex(NODE_NAME_RE, { message: 'expected a hostname: lower-case letters, digits and dashes' })
+      .refine((n) => !NODE_NAME_RE.test(n) || !isUuidShaped(n), {
+        message: 'a node name must not look like a UUID (virsh would read it as one)',
+      })
       .describe('Node name: hostname and the libvirt domain suffix'),
     ip: ipv4.describe('Static IPv4 address inside network.cidr'),
     mac: z
@@ -72,9 +122,10 @@ const nodeGroup = z
     count: z.number().int().min(1).max(64).describe('How many alike nodes'),
     name: z
       .string()
-      .regex(/^[a-z][a-z0-9-]*\{n\}[a-z0-9-]*$/, {
-        message: 'expected a name pattern with {n}, such as node{n}',
+      .regex(/^[a-z][a-z0-9-]*\{n\}([a-z0-9-]*[a-z0-9])?$/, {
+        message: 'expected a name pattern with {n}, such as node{n} (a hostname once {n} is a number)',
       })
+      .max(63, { message: 'expected a name pattern of at most 63 characters' })
       .describe('Name pattern; {n} counts from `start`'),
     start: z.number().int().min(0).max(9999).optional().describe('First value of {n} (default 1)'),
     ip: ipv4.describe('IPv4 address of the first node; the next nodes take the following addresses'),
@@ -90,7 +141,7 @@ const unitSpec = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[a-zA-Z0-9:_.@{}-]{1,200}\.service$/, {
+      .regex(/^[a-zA-Z0-9_{][a-zA-Z0-9:_.@{}-]{0,199}\.service$/, {
         message: 'expected a systemd service name such as hello.service',
       })
       .describe('Unit name; with count, {n} counts from 1: apache.{n}.service'),
@@ -117,7 +168,9 @@ export const labfileSchema = z
       .describe('Default guest template: a name in vm-templates/ or a path to a .yaml'),
     libvirt: z
       .string()
-      .regex(/^[a-z0-9+]+:\/\//, { message: 'expected a libvirt URI such as qemu:///system' })
+      .regex(/^[a-z0-9+]+:\/\/[!#-&(-;=?-[\]-~]*$/, {
+        message: 'expected a libvirt URI such as qemu:///system (no spaces, quotes, <, > or backslashes)',
+      })
       .optional()
       .describe('libvirt URI; default LIBVIRT_DEFAULT_URI, then qemu:///system'),
     accelerator: z
@@ -131,8 +184,9 @@ export const labfileSchema = z
           .describe('bridge: an existing host bridge; managed: lab owns a libvirt network'),
         bridge: z
           .string()
-          .regex(/^[a-zA-Z0-9_.-]{1,15}$/, {
-            message: 'expected a Linux interface name (at most 15 characters)',
+          .regex(/^(?!\.\.?$)[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,14}$/, {
+            message:
+              'expected a Linux interface name (at most 15 letters, digits, "_", "." or "-", not starting with "-" or ".")',
           })
           .optional()
           .describe('Host bridge (bridge mode) or the bridge name to create (managed mode)'),
@@ -158,14 +212,13 @@ export const labfileSchema = z
           .describe("Login user; default: the template's"),
         authorizedKeys: z
           .array(
-            z
-              .string()
-              .regex(
-                /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n]*)?$/,
-                {
-                  message: 'expected one OpenSSH public key line',
-                },
-              ),
+            z.string().regex(
+              // eslint-disable-next-line no-control-regex
+              /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\u0000-\u001f\u007f-\u009f]*)?$/,
+              {
+                message: 'expected one OpenSSH public key line',
+              },
+            ),
           )
           .optional()
           .describe("Public keys added beside the lab's own generated key"),
@@ -178,11 +231,20 @@ export const labfileSchema = z
           .enum(['static', 'discovery'])
           .optional()
           .describe('static initial-cluster from the node list'),
-        discovery: z.url().optional().describe('Discovery URL when bootstrap is discovery'),
+        discovery: z
+          .string()
+          .regex(/^https?:\/\/[!#-&(-;=?-[\]-~]+$/, {
+            message: 'expected an http(s) URL (no spaces, quotes, <, > or backslashes)',
+          })
+          .refine((u) => URL.canParse(u), { message: 'expected an http(s) URL' })
+          .optional()
+          .describe('Discovery URL when bootstrap is discovery'),
         api: z.enum(['v2', 'v3']).optional().describe('v2 also enables the v2 API (etcdctl set/get, fleet)'),
         token: z
           .string()
-          .regex(/^[A-Za-z0-9_-]{1,64}$/)
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, {
+            message: 'expected up to 64 letters, digits, "_" or "-"',
+          })
           .optional()
           .describe('initial-cluster-token (default: the lab name)'),
       })

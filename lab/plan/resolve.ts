@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Issue } from '../errors.js';
 import type { SourceMap, PathKey } from '../labfile/parse.js';
-import { parseSize, type Labfile, type LabfileNode, type ServiceName } from '../labfile/schema.js';
+import {
+  absolutePathProblem,
+  isUuidShaped,
+  parseSize,
+  type Labfile,
+  type LabfileNode,
+  type ServiceName,
+} from '../labfile/schema.js';
 import type { Template } from '../templates/schema.js';
 import { intToIp, ipToInt, isHostIn, netmaskOf, parseCidr } from './ipv4.js';
 import { machineIdOf, nodeMac, nodeUuid } from './identity.js';
@@ -59,15 +66,7 @@ function expandNodes(labfile: Labfile): Expanded[] {
 
 /** A safe absolute guest path: no `..`, no empty or `.` segments, no control characters. */
 export function checkGuestPath(p: string): string | undefined {
-  if (!p.startsWith('/')) return 'must be an absolute path (start with /)';
-  if ([...p].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
-    return 'must not contain control characters';
-  const segments = p.slice(1).split('/');
-  if (segments.some((s) => s === '..')) return 'must not contain ".."';
-  if (segments.some((s) => s === '' || s === '.'))
-    return 'must be a normalised path (no "//", "/./" or trailing "/")';
-  if (p.length > 1024) return 'is too long';
-  return undefined;
+  return absolutePathProblem(p);
 }
 
 /**
@@ -139,6 +138,11 @@ export function resolveLab(
     seen.name.set(n.name, path);
     if (`${labfile.name}-${n.name}`.length > 63)
       at([...path, 'name'], `domain name "${labfile.name}-${n.name}" is longer than 63 characters`);
+    else if (isUuidShaped(`${labfile.name}-${n.name}`))
+      at(
+        [...path, 'name'],
+        `domain name "${labfile.name}-${n.name}" looks like a UUID (virsh would read it as one)`,
+      );
     const dupIp = seen.ip.get(n.ip);
     if (dupIp) at(ipPath, `ip ${n.ip} of ${n.name} is already used by ${dupIp}`);
     seen.ip.set(n.ip, n.name);
