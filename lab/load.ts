@@ -5,7 +5,7 @@ import { parseLabfileShape } from './labfile/parse.js';
 import type { Labfile } from './labfile/schema.js';
 import type { LabSpec } from './plan/model.js';
 import { resolveLab } from './plan/resolve.js';
-import { loadTemplate } from './templates/load.js';
+import { labfileTemplateRefProblem, loadTemplate } from './templates/load.js';
 
 export interface LoadedLab {
   file: string;
@@ -47,7 +47,9 @@ export function checkLabfileText(
   if (!shape.ok) return shape;
   const dir = path.dirname(path.resolve(file));
   const resolved = resolveLab(shape.value, shape.source, (ref) => {
-    const r = loadTemplate(ref, dir);
+    const problem = labfileTemplateRefProblem(ref);
+    if (problem) return { ok: false, message: problem };
+    const r = loadTemplate(ref, dir, { confined: true });
     if (r.ok) return { ok: true, template: r.value.template };
     const detail = r.issues?.map((i) => `\n    ${i.file}:${i.line}:${i.col}: ${i.message}`).join('') ?? '';
     return { ok: false, message: r.message + detail };

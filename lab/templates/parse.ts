@@ -1,5 +1,6 @@
 import type { Issue } from '../errors.js';
-import { parseYaml, zodIssues, type ParseResult } from '../labfile/parse.js';
+import type { z } from 'zod';
+import { parseYaml, zodIssues, type ParseResult, type PathKey } from '../labfile/parse.js';
 import { templateSchema, type Dialect, type Template } from './schema.js';
 
 /** What each dialect's reader can read its config from. */
@@ -15,7 +16,18 @@ export function parseTemplate(text: string, file: string): ParseResult<Template>
   const parsed = parseYaml(text, file);
   if (!parsed.ok) return parsed;
   const result = templateSchema.safeParse(parsed.data);
-  if (!result.success) return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data) };
+  if (!result.success) {
+    // image and boot are each one of two forms: report against the one the file evidently means.
+    const schemaFor = (at: PathKey[]): z.ZodType | undefined => {
+      if (at.length !== 1) return undefined;
+      const value: unknown = (parsed.data as Record<string, unknown>)[String(at[0])];
+      const has = (key: string) => value !== null && typeof value === 'object' && key in value;
+      if (at[0] === 'image') return templateSchema.shape.image.options[has('build') ? 0 : 1];
+      if (at[0] === 'boot') return templateSchema.shape.boot.options[has('firmware') ? 1 : 0];
+      return undefined;
+    };
+    return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data, schemaFor) };
+  }
   const p = result.data.provisioning;
   const allowed = DELIVERIES[p.dialect];
   if (!allowed.includes(p.delivery)) {
