@@ -497,7 +497,7 @@ async function convergeNode(
           step = 'disk';
           ev('disk', 'start');
           const base = images.get(d.node.templateRef)!;
-          const baseSize = (await imageInfo(base.disk, ctx.signal)).virtualSize;
+          const baseSize = (await imageInfo(base.disk, ctx.signal, base.format)).virtualSize;
           // Made under a temporary name: a killed qemu-img never leaves a disk that looks whole.
           const tmp = `${d.paths.disk}.tmp`;
           await createOverlay(base.disk, base.format, tmp, Math.max(baseSize, d.node.diskBytes), ctx.signal);

@@ -85,6 +85,10 @@ describe('reliability and security of one lab on real libvirt', () => {
   const userKnownHosts = path.join(os.homedir(), '.ssh', 'known_hosts');
   const knownHostsNow = () => (existsSync(userKnownHosts) ? readFileSync(userKnownHosts, 'utf8') : 'absent');
   const knownHostsBefore = knownHostsNow();
+  // The shared base image: read-only, and the same bytes after the whole lifecycle (S13).
+  const base = path.join(process.env.LAB_CACHE_DIR ?? '/var/cache/lab/images', 'debian-12-lab', 'disk.qcow2');
+  const sha256 = async (f: string) => String((await execa('sha256sum', [f])).stdout).split(' ')[0];
+  const baseBefore = sha256(base);
   let faults = 0;
 
   afterAll(async () => {
@@ -289,6 +293,10 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect(s.nodes[NODE]!.step).toBe('healthy');
     expect(existsSync(path.join(priv, 'state.json.bak'))).toBe(true);
     expect((await statusJson(file)).nodes[0]!.etcd?.state).toBe('leader');
+    // The base is only ever a backing file, never a disk a domain writes.
+    const xml = await virsh(['dumpxml', DOMAIN]);
+    expect(xml).toContain(path.join(labDir, 'disks', `${NODE}.qcow2`));
+    expect(xml).not.toContain(base);
     // Least privilege: QEMU runs as the distribution's unprivileged user, not root.
     const ps = String((await execa('ps', ['-eo', 'user:32,args'])).stdout);
     const qemu = ps.split('\n').find((l) => l.includes(`guest=${DOMAIN}`));
@@ -426,5 +434,7 @@ nodes:
     expect((await run(['down', '--lab', NAME])).code).toBe(0);
     expect(await inventory(NAME)).toEqual(baseline);
     expect(knownHostsNow()).toBe(knownHostsBefore);
+    expect(await sha256(base)).toBe(await baseBefore);
+    expect(mode(base)).toBe(0o444);
   });
 });

@@ -114,6 +114,7 @@ step sha256
 # libvirt runs QEMU as libvirt-qemu: it must read the files and traverse dirs.
 chmod 0755 "$IMG"
 chmod 0644 "$IMG"/*
+chmod 0444 "$IMG/disk.qcow2" # the base every overlay shares: read-only for everyone
 if [ -e "$OUT" ]; then
   mv -T "$OUT" "$WORK/old"
 fi

@@ -27,8 +27,11 @@ verify() {
 }
 
 if verify; then
+  # The base is shared by every overlay: read-only for everyone, lab included (S13).
+  chmod 0444 "$DIR/disk.qcow2"
   echo "build-image: reusing $DIR (built $(sed -nE 's/.*"built": "([^"]+)".*/\1/p' "$MANIFEST"))"
   exit 0
 fi
 echo "build-image: building $DIR" >&2
-exec bash "$REPO/vm-templates/debian-12-lab/build.sh" "$DIR" </dev/null
+bash "$REPO/vm-templates/debian-12-lab/build.sh" "$DIR" </dev/null
+chmod 0444 "$DIR/disk.qcow2"
