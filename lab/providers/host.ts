@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { HostError } from '../errors.js';
 import type { DomainType } from '../render/types.js';
 import { cacheRoot, writeAtomic } from '../state.js';
 import { run } from './exec.js';
@@ -88,13 +89,22 @@ export interface AcceleratorChoice {
   warning?: string;
 }
 
-/** kvm when asked or when libvirt offers it and it really runs guests; else qemu (TCG), said once. */
+/**
+ * kvm when asked or when libvirt offers it and it really runs guests; else qemu (TCG),
+ * said once, in one line. No x86_64 guest at all (no qemu-system-x86_64 libvirt knows
+ * of) is a HostError: neither would run. `probe` is there for the tests.
+ */
 export async function chooseAccelerator(
-  virsh: Virsh,
+  virsh: Pick<Virsh, 'capabilities'>,
   wanted: 'auto' | 'kvm' | 'tcg',
+  probe: () => Promise<KvmProbe> = probeKvm,
 ): Promise<AcceleratorChoice> {
   if (wanted === 'tcg') return { type: 'qemu' };
   const offered = await virsh.capabilities();
+  if (offered.length === 0)
+    throw new HostError('libvirt offers no x86_64 guest: neither KVM nor TCG can run one', {
+      hint: 'install QEMU for x86_64 (Debian: apt-get install qemu-system-x86), then restart libvirtd',
+    });
   if (wanted === 'kvm')
     return {
       type: 'kvm',
@@ -109,11 +119,11 @@ export async function chooseAccelerator(
         'KVM is not available through libvirt on this host: guests run under TCG software emulation (much slower)',
     };
   }
-  const probe = await probeKvm();
-  if (!probe.usable)
+  const kvm = await probe();
+  if (!kvm.usable)
     return {
       type: 'qemu',
-      warning: `KVM is not usable (${probe.reason}): guests run under TCG software emulation (much slower)`,
+      warning: `KVM is not usable (${kvm.reason.replace(/\s*\n\s*/g, ' ').trim()}): guests run under TCG software emulation (much slower)`,
     };
   return { type: 'kvm' };
 }
