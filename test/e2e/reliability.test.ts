@@ -294,9 +294,10 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect(existsSync(path.join(priv, 'state.json.bak'))).toBe(true);
     expect((await statusJson(file)).nodes[0]!.etcd?.state).toBe('leader');
     // The base is only ever a backing file, never a disk a domain writes.
-    const xml = await virsh(['dumpxml', DOMAIN]);
-    expect(xml).toContain(path.join(labDir, 'disks', `${NODE}.qcow2`));
-    expect(xml).not.toContain(base);
+    // (domblklist: the disks themselves, not their backing chain)
+    const disks = await virsh(['domblklist', DOMAIN]);
+    expect(disks).toContain(path.join(labDir, 'disks', `${NODE}.qcow2`));
+    expect(disks).not.toContain(base);
     // Least privilege: QEMU runs as the distribution's unprivileged user, not root.
     const ps = String((await execa('ps', ['-eo', 'user:32,args'])).stdout);
     const qemu = ps.split('\n').find((l) => l.includes(`guest=${DOMAIN}`));
