@@ -50,13 +50,30 @@ export class InterruptedError extends LabError {
   override exitCode = 130;
 }
 
+/**
+ * Text from a Labfile made safe for a terminal, one character for one so the caret stays
+ * under its column: a tab becomes a space, other control characters their control
+ * pictures (␛, ␀), bidi overrides and line separators U+FFFD. Newlines stay where `keep`.
+ */
+export function printable(text: string, keep = ''): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g, (c) => {
+    if (keep.includes(c)) return c;
+    if (c === '\t') return ' ';
+    const code = c.charCodeAt(0);
+    if (code < 0x20) return String.fromCharCode(0x2400 + code);
+    if (code === 0x7f) return '\u2421';
+    return '\ufffd';
+  });
+}
+
 /** `file:line:col: message`, then the source line and a caret under the column. */
 export function formatIssue(issue: Issue): string {
   const where = issue.line > 0 ? `${issue.file}:${issue.line}:${issue.col}` : issue.file;
-  let text = `${where}: ${issue.message}`;
+  let text = `${printable(where)}: ${printable(issue.message, '\n')}`;
   if (issue.source !== undefined && issue.line > 0) {
     const gutter = `${issue.line} | `;
-    text += `\n  ${gutter}${issue.source}\n  ${' '.repeat(gutter.length + Math.max(0, issue.col - 1))}^`;
+    text += `\n  ${gutter}${printable(issue.source)}\n  ${' '.repeat(gutter.length + Math.max(0, issue.col - 1))}^`;
   }
   return text;
 }
