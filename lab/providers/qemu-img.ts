@@ -143,7 +143,7 @@ export function overlayArgv(base: string, baseFormat: string, overlay: string, s
     baseFormat,
     '-b',
     path.resolve(base),
-    overlay,
+    path.resolve(overlay), // absolute: a name starting with - is never read as an option
     String(sizeBytes),
   ];
 }
