@@ -294,6 +294,9 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect(existsSync(path.join(priv, 'state.json.bak'))).toBe(true);
     expect((await statusJson(file)).nodes[0]!.etcd?.state).toBe('leader');
     // The base is only ever a backing file, never a disk a domain writes.
+    // This host's /dev/kvm cannot run guests: TCG, said once, and the domain says qemu.
+    expect(String(r.stderr).match(/KVM is not available/g)).toHaveLength(1);
+    expect(await virsh(['dumpxml', DOMAIN])).toMatch(/^<domain type='qemu'/);
     // (domblklist: the disks themselves, not their backing chain)
     const disks = await virsh(['domblklist', DOMAIN]);
     expect(disks).toContain(path.join(labDir, 'disks', `${NODE}.qcow2`));
