@@ -1,15 +1,4 @@
-import {
-  isAlias,
-  isMap,
-  isNode,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-  visit,
-  type Document,
-} from 'yaml';
+import { isAlias, isMap, isNode, isPair, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import type { Issue } from '../errors.js';
 import { labfileSchema, type Labfile } from './schema.js';
@@ -23,7 +12,7 @@ export class SourceMap {
     readonly file: string,
     text: string,
     private readonly doc: Document,
-    private readonly counter: LineCounter,
+    private readonly counter: LinePositions,
   ) {
     this.lines = text.split(/\r?\n/);
   }
@@ -93,18 +82,41 @@ function sameKey(a: unknown, b: unknown): boolean {
   return isScalar(a) && isScalar(b) && keyString(a.value) === keyString(b.value);
 }
 
+/**
+ * Line and column (1-based) of an offset, from the text's own newlines. (yaml's
+ * LineCounter, fed by its lexer, can miss a newline after a broken flow collection and
+ * put every later issue a line too high.)
+ */
+export class LinePositions {
+  private readonly starts: number[] = [0];
+  constructor(text: string) {
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.starts.push(i + 1);
+  }
+
+  linePos(offset: number): { line: number; col: number } {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - this.starts[lo]! + 1 };
+  }
+}
+
 export type ParseResult<T> = { ok: true; value: T; source: SourceMap } | { ok: false; issues: Issue[] };
 
 /** YAML text -> plain data with its source map, or syntax issues. Pure. */
 export function parseYaml(
   text: string,
   file: string,
+  what = 'a Labfile',
 ): { ok: true; data: unknown; source: SourceMap } | { ok: false; issues: Issue[] } {
   // A byte order mark is not a column: strip it so positions match what editors show.
   if (text.startsWith('\ufeff')) text = text.slice(1);
-  const counter = new LineCounter();
+  const counter = new LinePositions(text);
   const doc = parseDocument(text, {
-    lineCounter: counter,
     prettyErrors: false,
     uniqueKeys: sameKey,
     strict: true,
@@ -148,7 +160,7 @@ export function parseYaml(
   };
   visit(doc, {
     Alias(_, node) {
-      refuse(node.range?.[0], 'YAML aliases (*name) are not allowed in a Labfile: write the value out');
+      refuse(node.range?.[0], `YAML aliases (*name) are not allowed in ${what}: write the value out`);
     },
     Pair(_, pair) {
       if (isNode(pair.key) && !isScalar(pair.key) && !isAlias(pair.key))
@@ -194,43 +206,51 @@ function deepNestingAt(text: string): number | undefined {
   return undefined;
 }
 
-/** Turns zod issues into located, readable issues. */
+/**
+ * Turns zod issues into located, readable issues. `schemaFor` names, for a path where the
+ * schema is a union, the alternative the user evidently meant (a node with `count` is a
+ * group): issues under that path are reported against it, not as "invalid input" or as
+ * the other alternative's complaints (zod reports the one alternative that did not stop early).
+ */
 export function zodIssues(
-  error: z.ZodError,
+  error: { issues: readonly z.core.$ZodIssue[] },
   source: SourceMap,
   data?: unknown,
-  schemaFor?: (path: PathKey[]) => z.ZodType | undefined,
+  options: {
+    schemaFor?: (path: PathKey[]) => z.ZodType | undefined;
+    /** Known keys by scope (the first key of the path; "node" for a Labfile node), for "did you mean". */
+    keys?: Record<string, readonly string[]>;
+    prefix?: PathKey[];
+  } = {},
 ): Issue[] {
+  const { schemaFor, keys = KNOWN_KEYS, prefix = [] } = options;
   const issues: Issue[] = [];
+  const redone = new Set<string>();
   for (const zi of error.issues) {
-    const path = zi.path.filter((k): k is PathKey => typeof k !== 'symbol');
-    if (zi.code === 'unrecognized_keys') {
-      for (const key of zi.keys)
-        issues.push(
-          source.issueAt(path, `unknown key ${JSON.stringify(key)}${suggest(key, path)}`, { atKey: key }),
-        );
-      continue;
-    }
-    if (zi.code === 'invalid_union' && schemaFor && data !== undefined) {
-      // Report against the alternative the user evidently meant, not "invalid input".
-      const schema = schemaFor(path);
-      const value = valueAt(data, path);
-      if (schema) {
-        const again = schema.safeParse(value);
+    const path = [...prefix, ...zi.path.filter((k): k is PathKey => typeof k !== 'symbol')];
+    if (schemaFor && data !== undefined) {
+      const at = Array.from({ length: path.length + 1 }, (_, n) => path.slice(0, path.length - n)).find(
+        (p) => schemaFor(p) !== undefined,
+      );
+      if (at) {
+        const key = JSON.stringify(at);
+        if (redone.has(key)) continue;
+        const again = schemaFor(at)!.safeParse(valueAt(data, at));
         if (!again.success) {
-          for (const inner of again.error.issues) {
-            const innerPath = [...path, ...inner.path.filter((k): k is PathKey => typeof k !== 'symbol')];
-            if (inner.code === 'unrecognized_keys') {
-              for (const key of inner.keys)
-                issues.push(source.issueAt(innerPath, `unknown key ${JSON.stringify(key)}`, { atKey: key }));
-            } else
-              issues.push(
-                source.issueAt(innerPath, describeZodIssue(inner, innerPath, valueAt(data, innerPath))),
-              );
-          }
+          redone.add(key);
+          issues.push(...zodIssues(again.error, source, data, { keys, prefix: at }));
           continue;
         }
       }
+    }
+    if (zi.code === 'unrecognized_keys') {
+      for (const key of zi.keys)
+        issues.push(
+          source.issueAt(path, `unknown key ${JSON.stringify(key)}${suggest(key, path, keys)}`, {
+            atKey: key,
+          }),
+        );
+      continue;
     }
     // zod adds a "safe integer" issue beside the real bound for huge numbers: keep the useful one.
     if (
@@ -255,7 +275,7 @@ function valueAt(data: unknown, path: PathKey[]): unknown {
   return cur;
 }
 
-const KNOWN_KEYS: Record<string, string[]> = {
+const KNOWN_KEYS: Record<string, readonly string[]> = {
   '': [
     'name',
     'template',
@@ -267,18 +287,34 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'services',
     'etcd',
     'nodes',
+    'units',
+    'cloudConfig',
   ],
   network: ['mode', 'bridge', 'cidr', 'gateway', 'dns', 'forward'],
-  node: ['name', 'ip', 'mac', 'template', 'cpus', 'memory', 'disk', 'services', 'files', 'count', 'start'],
+  node: [
+    'name',
+    'ip',
+    'mac',
+    'template',
+    'cpus',
+    'memory',
+    'disk',
+    'services',
+    'files',
+    'cloudConfig',
+    'count',
+    'start',
+  ],
 };
 
 /** "did you mean" for a misspelt key, by edit distance. */
-function suggest(key: string, path: PathKey[]): string {
+function suggest(key: string, path: PathKey[], known: Record<string, readonly string[]>): string {
   const scope = path.length === 0 ? '' : path[0] === 'nodes' ? 'node' : String(path[0]);
-  const candidates = KNOWN_KEYS[scope] ?? [];
+  const candidates = known[scope] ?? [];
   let best: string | undefined;
   let bestDistance = 3;
   for (const c of candidates) {
+    if (c === key) continue;
     const d = editDistance(key.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];
   }
@@ -366,7 +402,7 @@ export function parseLabfileShape(text: string, file: string): ParseResult<Labfi
       }
       return undefined;
     };
-    return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data, schemaFor) };
+    return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data, { schemaFor }) };
   }
   return { ok: true, value: result.data, source: parsed.source };
 }

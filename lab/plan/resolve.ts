@@ -313,12 +313,12 @@ function nodeCloudConfig(
       template.os === 'container-linux' ? 'coreos' : 'flatcar',
     );
     for (const p of checked.problems) {
+      // At the key when the problem is a key (or its value); at the item in a list.
       const key = p.path.at(-1);
-      const issue = source.issueAt(
-        [...path, ...p.path.slice(0, -1)],
-        p.message,
-        typeof key === 'string' ? { atKey: key } : {},
-      );
+      const issue =
+        typeof key === 'string'
+          ? source.issueAt([...path, ...p.path.slice(0, -1)], p.message, { atKey: key })
+          : source.issueAt([...path, ...p.path], p.message);
       (p.severity === 'error' ? issues : warnings).push(issue);
     }
     merged = mergeCloudConfig(merged, checked.value);

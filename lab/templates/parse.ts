@@ -11,10 +11,32 @@ const DELIVERIES: Record<Dialect, Template['provisioning']['delivery'][]> = {
   ignition: ['fwcfg'],
 };
 
+/** A template's keys by section, for "did you mean" on a misspelt one. */
+const KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(templateSchema.shape),
+  image: [
+    ...Object.keys(templateSchema.shape.image.options[0].shape),
+    ...Object.keys(templateSchema.shape.image.options[1].shape),
+  ],
+  boot: [
+    ...Object.keys(templateSchema.shape.boot.options[0].shape),
+    ...Object.keys(templateSchema.shape.boot.options[1].shape),
+  ],
+  provisioning: Object.keys(templateSchema.shape.provisioning.shape),
+  ssh: Object.keys(templateSchema.shape.ssh.shape),
+};
+
 /** Template YAML text -> Template, or located issues. Pure. */
 export function parseTemplate(text: string, file: string): ParseResult<Template> {
-  const parsed = parseYaml(text, file);
+  const parsed = parseYaml(text, file, 'a template');
   if (!parsed.ok) return parsed;
+  if (parsed.data === null || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) {
+    const issue = parsed.source.issueAt(
+      [],
+      'expected a mapping with name, image, boot, provisioning and ssh',
+    );
+    return { ok: false, issues: [{ ...issue, line: 1, col: 1, source: text.split(/\r?\n/)[0] ?? '' }] };
+  }
   const result = templateSchema.safeParse(parsed.data);
   if (!result.success) {
     // image and boot are each one of two forms: report against the one the file evidently means.
@@ -26,7 +48,10 @@ export function parseTemplate(text: string, file: string): ParseResult<Template>
       if (at[0] === 'boot') return templateSchema.shape.boot.options[has('firmware') ? 1 : 0];
       return undefined;
     };
-    return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data, schemaFor) };
+    return {
+      ok: false,
+      issues: zodIssues(result.error, parsed.source, parsed.data, { schemaFor, keys: KEYS }),
+    };
   }
   const p = result.data.provisioning;
   const allowed = DELIVERIES[p.dialect];
