@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rename, rm } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError, LabError, NodeError, describeError } from '../errors.js';
 import { NODE_STEPS } from '../events.js';
@@ -498,10 +498,14 @@ async function convergeNode(
           ev('disk', 'start');
           const base = images.get(d.node.templateRef)!;
           const baseSize = (await imageInfo(base.disk, ctx.signal, base.format)).virtualSize;
-          // Made under a temporary name: a killed qemu-img never leaves a disk that looks whole.
-          const tmp = `${d.paths.disk}.tmp`;
-          await createOverlay(base.disk, base.format, tmp, Math.max(baseSize, d.node.diskBytes), ctx.signal);
-          await rename(tmp, d.paths.disk);
+          // createOverlay makes it under a temporary name: a killed qemu-img leaves no disk.
+          await createOverlay(
+            base.disk,
+            base.format,
+            d.paths.disk,
+            Math.max(baseSize, d.node.diskBytes),
+            ctx.signal,
+          );
           failpoint('after-overlay', name);
           await record('disk');
           ev('disk', 'done', 'overlay');
