@@ -307,8 +307,16 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     }, 30_000);
     timings.screenFollows = performance.now() - t1;
     expect(screenRow(screen, after.cluster.etcdLeader!)).toMatch(/\bleader\b/);
-    await t.keys('q');
-    expect(await eventually(() => t.exitStatus(), 10_000, 200)).toBe(0);
+    // q quits. Under three TCG guests on two cores a key can sit unread for a while (one CI
+    // run saw no exit within 10 s): press again every 10 s, at most three times, and record
+    // how many presses it took.
+    let exit: number | undefined;
+    for (timings.quitPresses = 1; timings.quitPresses <= 3; timings.quitPresses++) {
+      await t.keys('q');
+      exit = await eventually(() => t.exitStatus(), 10_000, 200).catch(() => undefined);
+      if (exit !== undefined) break;
+    }
+    expect(exit).toBe(0);
   });
 
   it('lab up brings back exactly the destroyed node, with the same identity', async () => {
