@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -113,16 +113,26 @@ export async function eventually<T>(
 
 /**
  * A real terminal for the live screen: a private tmux server (its own socket, no user
- * config) running one command in a detached session. The pane stays after the command
- * exits, so its exit status can be read; `close` kills only this server.
+ * config) running one command in a detached session; `close` kills only this server.
+ *
+ * The command's exit status is not read from tmux: Debian's tmux runs `utempter del`
+ * (libutempter) when a pane's terminal closes and waits for it with SIGCHLD set to its
+ * default, so the command's own SIGCHLD, when it lands in that moment, is discarded and
+ * tmux never reaps it (seen here: the process a zombie for 30 s after exiting 0, reaped
+ * only when another child of the server exited). A fixed sh script between tmux and the
+ * command waits for it (a blocking wait, no signal involved) and writes its status to a
+ * file, atomically; argv reaches the command as arguments, never as shell text.
  */
 export class Terminal {
   private readonly socket = `lab-e2e-${process.pid}`;
-  private constructor(private readonly session: string) {}
+  private constructor(
+    private readonly session: string,
+    private readonly statusFile: string,
+  ) {}
 
   static async open(argv: string[], size = { columns: 150, rows: 40 }): Promise<Terminal> {
-    const t = new Terminal('main');
-    // More than one argument: tmux runs argv directly, without a shell.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-tty-'));
+    const t = new Terminal('main', path.join(dir, 'status'));
     await t.tmux([
       'new-session',
       '-d',
@@ -132,8 +142,15 @@ export class Terminal {
       String(size.columns),
       '-y',
       String(size.rows),
+      // More than one argument: tmux runs argv directly, without a shell of its own.
+      'sh',
+      '-c',
+      'f=$1; shift; "$@"; echo $? > "$f.tmp" && mv "$f.tmp" "$f"',
+      'sh',
+      t.statusFile,
       ...argv,
     ]);
+    // The screen stays after the command exits, so the last frame can still be read.
     await t.tmux(['set-option', '-t', t.session, 'remain-on-exit', 'on']);
     return t;
   }
@@ -173,18 +190,14 @@ export class Terminal {
   }
 
   /** The command's exit status once it has exited, else undefined. */
-  async exitStatus(): Promise<number | undefined> {
-    const [dead, status] = (
-      await this.tmux(['display-message', '-p', '-t', this.session, '#{pane_dead} #{pane_dead_status}'])
-    )
-      .trim()
-      .split(' ');
-    // tmux marks the pane dead a moment before it records the status: wait for a number.
-    return dead === '1' && status !== undefined && /^\d+$/.test(status) ? Number(status) : undefined;
+  exitStatus(): Promise<number | undefined> {
+    const text = existsSync(this.statusFile) ? readFileSync(this.statusFile, 'utf8').trim() : '';
+    return Promise.resolve(/^\d+$/.test(text) ? Number(text) : undefined);
   }
 
   async close(): Promise<void> {
     await execa('tmux', ['-L', this.socket, 'kill-server'], { reject: false, stdin: 'ignore' });
+    rmSync(path.dirname(this.statusFile), { recursive: true, force: true });
   }
 }
 
