@@ -11,7 +11,7 @@ import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
 import { LOCAL_IMAGE, dockerRunCheck } from '../guest/probes/docker.js';
-import { etcdGet, etcdPut, probeEtcd } from '../guest/probes/etcd.js';
+import { etcdGet, etcdPut, probeEtcd, type EtcdHealth } from '../guest/probes/etcd.js';
 import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
 import { overlaps, parseCidr } from '../plan/ipv4.js';
 import type { NodeSpec } from '../plan/model.js';
@@ -567,12 +567,15 @@ async function convergeNode(
     try {
       step = 'services';
       ev('services', 'start');
-      const health = await waitHealthy(session, d.node, times.servicesMs, ctx.signal);
       // Run a container once per boot of a node, and again whenever the check never
       // passed (its image was not imported): a failed check is retried by the next up.
+      // Whether it passed is asked while the services are checked.
       const fresh = plan.actions.includes('start');
       const tar = d.node.template.services.docker?.localImage;
-      if (d.node.services.includes('docker') && tar && (fresh || !(await localImagePresent(session)))) {
+      const wantsRun = d.node.services.includes('docker') && tar !== undefined;
+      const present = wantsRun && !fresh ? localImagePresent(session) : Promise.resolve(false);
+      const health = await waitHealthy(session, d.node, times.servicesMs, ctx.signal);
+      if (wantsRun && (fresh || !(await present))) {
         const ok = await dockerRunCheck(session, tar);
         if (!ok.ok) throw new NodeError(name, 'services', `docker could not run a container: ${ok.detail}`);
       }
@@ -671,6 +674,21 @@ async function withConsoleTail(err: unknown, consoleLog: string): Promise<unknow
   return err;
 }
 
+/**
+ * The members' answers when they agree: one leader, every member a leader or follower,
+ * all naming the same leader. Else undefined. Pure.
+ */
+export function etcdAgreement(all: EtcdHealth[]): EtcdHealth[] | undefined {
+  const leaders = new Set(all.map((h) => h.leaderId));
+  const leading = all.filter((h) => h.state === 'leader');
+  return all.length > 0 &&
+    leaders.size === 1 &&
+    leading.length === 1 &&
+    all.every((h) => h.state === 'leader' || h.state === 'follower')
+    ? all
+    : undefined;
+}
+
 /** Lab-wide checks: one etcd leader, a write replicated across nodes, distinct machine-ids. */
 async function checkCluster(
   ctx: LabContext,
@@ -699,28 +717,22 @@ async function checkCluster(
     }),
   );
   try {
-    // Nodes were checked one by one as they came up; the leader may have moved since.
-    // Look at all members at once until they agree on exactly one leader.
-    const agreed = await pollUntil(
-      async () => {
-        const all = await Promise.all(sessions.map((s) => probeEtcd(s)));
-        const leaders = new Set(all.map((h) => h.leaderId));
-        const leading = all.filter((h) => h.state === 'leader');
-        return leaders.size === 1 &&
-          leading.length === 1 &&
-          all.every((h) => h.state === 'leader' || h.state === 'follower')
-          ? all
-          : undefined;
-      },
-      {
+    // Nodes that came up were checked one by one as they did; the leader may have moved
+    // since. Look at all members at once until they agree on exactly one leader. When no
+    // etcd node changed, their node checks ran side by side a moment ago: if those agree,
+    // they are the first look (the write and read below still need a working quorum).
+    const side = etcdNodes.map((d) => results.find((r) => r.node === d.node.name)!);
+    const unchanged = side.every((r) => r.actions.length === 0 && r.health?.etcd);
+    const agreed =
+      (unchanged ? etcdAgreement(side.map((r) => r.health!.etcd!)) : undefined) ??
+      (await pollUntil(async () => etcdAgreement(await Promise.all(sessions.map((s) => probeEtcd(s)))), {
         deadlineMs: 120_000,
         initialMs: 500,
         factor: 1.5,
         maxMs: 5000,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
         describe: 'etcd leader agreement',
-      },
-    ).catch(() => undefined);
+      }).catch(() => undefined));
     if (!agreed) {
       problems.push('etcd members did not agree on one leader within 120 s');
       return cluster;
