@@ -305,6 +305,9 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
       { hint: 'lab never deletes what it did not create: rename or remove it yourself, or rename the lab' },
     );
   phase('preflight');
+  // A lab folder this run creates is removed again when the run is refused before any
+  // node is touched (an address in use on the LAN): a refused up leaves nothing.
+  const newLab = !existsSync(ctx.dir.root);
   const { secret, images, accel, desired, plan, observed } = await prepare(ctx, {
     buildImages: true,
     write: true,
@@ -315,8 +318,11 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
     p.reasons = ['lab reset', 'fresh overlay', 'fresh seed', 'redefine', 'boot'];
   }
   phase('plan');
+  await checkAddressesFree(ctx, plan, observed).catch(async (err: unknown) => {
+    if (newLab) await rm(ctx.dir.root, { recursive: true, force: true });
+    throw err;
+  });
   const state = await openState(ctx, plan, desired);
-  await checkAddressesFree(ctx, plan, observed);
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
   await applyNetwork(ctx, plan);
   const times = deadlines(accel.type);

@@ -227,6 +227,9 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     expect(r.stderr).toContain('10.77.0.53 (intruder)');
     const after = await inventory('e2eother');
     expect(after.domains).toEqual(before.domains);
+    // Nothing written either: no lab folder, no keys.
+    expect(before.files).toEqual([]);
+    expect(after.files).toEqual([]);
   });
 
   it('a second lab up changes nothing and is fast', async () => {
