@@ -5,9 +5,11 @@ export interface Clock {
   /** Monotonic milliseconds. */
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** A number in [0, 1) for the backoff's jitter; without it, every sleep is the plain backoff. */
+  random?(): number;
 }
 
-export const realClock: Clock = { now: () => performance.now(), sleep };
+export const realClock: Clock = { now: () => performance.now(), sleep, random: Math.random };
 
 /** The error to throw when `signal` is aborted: its reason if that is a LabError, else "interrupted". */
 export function abortError(signal: AbortSignal): LabError {
@@ -58,6 +60,11 @@ export interface PollOptions {
   signal?: AbortSignal;
   /** What is awaited, for the DeadlineError: `node1 services`. */
   describe: string;
+  /**
+   * Spread of each sleep around the backoff, as a fraction (default 0.2: ±10 %), so that
+   * nodes booted together do not poll in step. The backoff itself grows without it.
+   */
+  jitter?: number;
   clock?: Clock;
 }
 
@@ -69,9 +76,9 @@ export interface PollAttempt {
 
 /**
  * Calls `fn` until it returns something other than `undefined`, sleeping with exponential
- * backoff between attempts (no jitter: tests stay deterministic). An error thrown by `fn`
- * ends the wait at once; a retryable failure is `undefined`. Past the deadline it throws
- * DeadlineError.
+ * backoff and jitter between attempts (the clock's `random` draws it; a clock without one,
+ * as in tests, sleeps the plain backoff). An error thrown by `fn` ends the wait at once; a
+ * retryable failure is `undefined`. Past the deadline it throws DeadlineError.
  */
 export async function pollUntil<T>(
   fn: (attempt: PollAttempt) => Promise<T | undefined>,
@@ -80,6 +87,8 @@ export async function pollUntil<T>(
   const clock = options.clock ?? realClock;
   const started = clock.now();
   const deadline = started + options.deadlineMs;
+  const jitter = Math.min(Math.max(options.jitter ?? 0.2, 0), 1);
+  const random = clock.random ? () => clock.random!() : () => 0.5;
   let delayMs = options.initialMs;
   for (let attempt = 1; ; attempt++) {
     if (options.signal?.aborted) throw abortError(options.signal);
@@ -87,7 +96,8 @@ export async function pollUntil<T>(
     if (value !== undefined) return value;
     const now = clock.now();
     if (now >= deadline) throw new DeadlineError(options.describe, now - started, attempt);
-    await clock.sleep(Math.min(delayMs, deadline - now), options.signal);
+    const spread = delayMs * (1 + jitter * (random() - 0.5));
+    await clock.sleep(Math.min(spread, deadline - now), options.signal);
     delayMs = Math.min(delayMs * options.factor, options.maxMs);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InterruptedError, LabError } from '../../../lab/errors.js';
-import { DeadlineError, pollUntil, sleep, type Clock } from '../../../lab/guest/wait.js';
+import { DeadlineError, pollUntil, realClock, sleep, type Clock } from '../../../lab/guest/wait.js';
 
 /** A clock whose sleeps return at once and move time forward; records each sleep. */
 function fakeClock(): Clock & { sleeps: number[]; t: number } {
@@ -20,7 +20,7 @@ function fakeClock(): Clock & { sleeps: number[]; t: number } {
 const backoff = { initialMs: 250, factor: 1.5, maxMs: 3000, describe: 'thing' };
 
 describe('pollUntil', () => {
-  it('backs off 250 ms x 1.5 up to 3 s, without jitter, until fn answers', async () => {
+  it('backs off 250 ms x 1.5 up to 3 s until fn answers (a clock without random: no jitter)', async () => {
     const clock = fakeClock();
     const value = await pollUntil(({ attempt }) => Promise.resolve(attempt === 9 ? 'up' : undefined), {
       ...backoff,
@@ -29,6 +29,38 @@ describe('pollUntil', () => {
     });
     expect(value).toBe('up');
     expect(clock.sleeps).toEqual([250, 375, 562.5, 843.75, 1265.625, 1898.4375, 2847.65625, 3000]);
+  });
+
+  it("spreads each sleep ±10 % around the backoff with the clock's random; the backoff grows without it", async () => {
+    for (const [r, scale] of [
+      [0, 0.9],
+      [0.75, 1.05],
+    ] as const) {
+      const fake = fakeClock();
+      const clock: Clock = { now: () => fake.t, sleep: (ms) => fake.sleep(ms), random: () => r };
+      await pollUntil(({ attempt }) => Promise.resolve(attempt === 6 ? 'up' : undefined), {
+        ...backoff,
+        deadlineMs: 60_000,
+        clock,
+      });
+      const plain = [250, 375, 562.5, 843.75, 1265.625];
+      expect(fake.sleeps).toHaveLength(plain.length);
+      plain.forEach((ms, i) => expect(fake.sleeps[i]).toBeCloseTo(ms * scale, 6));
+    }
+    // The real clock draws from Math.random: the sleeps of two waits differ.
+    const draws = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      const fake = fakeClock();
+      await pollUntil(({ attempt }) => Promise.resolve(attempt === 2 ? 'up' : undefined), {
+        ...backoff,
+        deadlineMs: 60_000,
+        clock: { now: () => fake.t, sleep: (ms) => fake.sleep(ms), random: () => realClock.random!() },
+      });
+      expect(fake.sleeps[0]).toBeGreaterThanOrEqual(225);
+      expect(fake.sleeps[0]).toBeLessThanOrEqual(275);
+      draws.add(fake.sleeps[0]!);
+    }
+    expect(draws.size).toBeGreaterThan(1);
   });
 
   it('makes a last attempt at the deadline, then throws DeadlineError', async () => {
