@@ -1,4 +1,4 @@
-import { rename, rm } from 'node:fs/promises';
+import { chmod, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError } from '../errors.js';
 import { CommandError, run } from './exec.js';
@@ -166,5 +166,8 @@ export async function createOverlay(
   await rm(tmp, { force: true });
   const [cmd, ...args] = overlayArgv(base, baseFormat, tmp, sizeBytes);
   await run(cmd!, args, { timeoutMs: 60_000, ...(signal ? { signal } : {}) });
+  // The guest's disk holds its host keys and whatever it writes: for QEMU's user only
+  // (libvirt chowns it to that user while the guest runs; qemu-img made it 0644).
+  await chmod(tmp, 0o600);
   await rename(tmp, overlay);
 }

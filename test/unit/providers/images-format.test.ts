@@ -178,6 +178,8 @@ describe('R17: what qemu-img is allowed to see, and how', () => {
       unknown
     >;
     expect(ov).toMatchObject({ 'backing-filename': target, 'backing-filename-format': 'raw' });
+    // The node's disk is private: its host keys live on it.
+    expect(statSync(overlay).mode & 0o777).toBe(0o600);
     expect(sha256(readFileSync(target))).toBe(sha256(img.body)); // the base is never written
     expect(statSync(target).mode & 0o777).toBe(0o444);
   });
