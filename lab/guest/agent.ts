@@ -139,6 +139,17 @@ export async function runAgent(socketPath: string, idleMs: number): Promise<void
     }
   };
   const handle = async (req: Request): Promise<unknown> => {
+    if (req.op === 'connect') {
+      // "Connected" must mean the node answers now: a kept connection is asked first,
+      // and one that does not answer (its link was cut) is replaced by a fresh one.
+      const key = keyOf(req.target);
+      const entry = sessions.get(key);
+      const kept = await entry?.catch(() => undefined);
+      if (kept?.isOpen && !(await kept.ping(Math.min(3000, req.timeoutMs)))) {
+        kept.close();
+        if (sessions.get(key) === entry) sessions.delete(key);
+      }
+    }
     const s = await session(req.target, req.op === 'connect' ? req.timeoutMs : undefined);
     try {
       return await once(req, s);

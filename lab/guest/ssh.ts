@@ -464,6 +464,29 @@ export class GuestSession {
     });
   }
 
+  /**
+   * One round trip on the connection, no process in the guest: true when the server
+   * answers within the time. A connection whose link was cut looks open until its
+   * keepalives fail (about 10 s); a reused connection is asked first. The request is a
+   * cancel of a forwarding that was never asked for (RFC 4254 7.1): the server answers
+   * it, with success or failure, and changes nothing.
+   */
+  ping(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      try {
+        this.client.unforwardIn('127.0.0.1', 0, () => {
+          clearTimeout(timer);
+          resolve(!this.closed);
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve(false);
+      }
+    });
+  }
+
   close(): void {
     this.closed = true;
     this.client.end();

@@ -129,6 +129,43 @@ const target = (over: Partial<SshTarget> = {}): SshTarget => ({
   ...over,
 });
 
+/**
+ * A TCP relay to the test server whose open connections can be frozen: bytes stop in both
+ * directions and nothing is closed, as when a guest's link is cut. New connections flow.
+ */
+async function freezableRelay(): Promise<{ port: number; freeze(): void; close(): void }> {
+  const open = new Set<{ frozen: boolean; a: net.Socket; b: net.Socket }>();
+  const relay = net.createServer((a) => {
+    const b = net.connect(port, '127.0.0.1');
+    const link = { frozen: false, a, b };
+    open.add(link);
+    a.on('data', (d) => !link.frozen && b.write(d));
+    b.on('data', (d) => !link.frozen && a.write(d));
+    const end = () => {
+      a.destroy();
+      b.destroy();
+      open.delete(link);
+    };
+    a.on('close', end).on('error', end);
+    b.on('close', end).on('error', end);
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  return {
+    port: (relay.address() as net.AddressInfo).port,
+    freeze: () => {
+      for (const l of open) l.frozen = true;
+    },
+    close: () => {
+      for (const l of open) {
+        l.a.destroy();
+        l.b.destroy();
+      }
+      relay.close();
+    },
+  };
+}
+
 describe('GuestSession', () => {
   it('connects with the pinned host key and round-trips exec', async () => {
     const s = await GuestSession.connect(target(), { timeoutMs: 5000 });
@@ -147,6 +184,24 @@ describe('GuestSession', () => {
       expect((await s.exec(['no-such-cmd'])).code).toBe(127);
     } finally {
       s.close();
+    }
+  });
+
+  it('ping: a round trip without a process; false within its time once the link is cut', async () => {
+    const relay = await freezableRelay();
+    const s = await GuestSession.connect(target({ port: relay.port }), { timeoutMs: 5000 });
+    try {
+      const before = commands.length;
+      expect(await s.ping(2000)).toBe(true);
+      expect(commands.length).toBe(before); // no exec
+      relay.freeze();
+      const t0 = performance.now();
+      expect(await s.ping(300)).toBe(false);
+      expect(performance.now() - t0).toBeLessThan(1000);
+      expect(s.isOpen).toBe(true); // it still looks open: that is why it is asked
+    } finally {
+      s.close();
+      relay.close();
     }
   });
 
@@ -331,6 +386,27 @@ describe('the connection agent', () => {
     expect(r.stdout).toBe('a b\n');
     expect(connections.length).toBe(before + 1);
     client.close();
+  });
+
+  it('connect asks a kept connection first: one whose link was cut is replaced, not reported as connected', async () => {
+    const relay = await freezableRelay();
+    const client = (await AgentClient.get(dir, { start: false }))!;
+    try {
+      const via = target({ port: relay.port });
+      await client.connect(via);
+      const before = connections.length;
+      await client.connect(via); // alive: kept, no new connection
+      expect(connections.length).toBe(before);
+      relay.freeze();
+      const t0 = performance.now();
+      await client.connect(via, 5000);
+      expect(performance.now() - t0).toBeLessThan(4500);
+      expect(connections.length).toBe(before + 1);
+      expect((await client.link(via).exec(['echo', 'a b'])).stdout).toBe('a b\n');
+    } finally {
+      client.close();
+      relay.close();
+    }
   });
 
   it('passes stdin through, and reads /etc/machine-id once per connection (it does not change while a system runs)', async () => {
