@@ -92,7 +92,10 @@ export async function pollUntil<T>(
   let delayMs = options.initialMs;
   for (let attempt = 1; ; attempt++) {
     if (options.signal?.aborted) throw abortError(options.signal);
-    const value = await fn({ attempt, remainingMs: Math.max(0, deadline - clock.now()) });
+    const value = await untilAborted(
+      fn({ attempt, remainingMs: Math.max(0, deadline - clock.now()) }),
+      options.signal,
+    );
     if (value !== undefined) return value;
     const now = clock.now();
     if (now >= deadline) throw new DeadlineError(options.describe, now - started, attempt);
@@ -100,6 +103,19 @@ export async function pollUntil<T>(
     await clock.sleep(Math.min(spread, deadline - now), options.signal);
     delayMs = Math.min(delayMs * options.factor, options.maxMs);
   }
+}
+
+/**
+ * `p`, or the abort as soon as `signal` aborts: an attempt is a read (a probe, a connect
+ * that closes itself on abort), so a Ctrl-C need not wait for its timeout.
+ */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** `42 s`, `1.5 s`: for messages. */

@@ -106,6 +106,19 @@ describe('pollUntil', () => {
     expect(err).toBeInstanceOf(InterruptedError);
     expect(performance.now() - started).toBeLessThan(1000);
   });
+
+  it('stops when the signal aborts during an attempt, without waiting for it (a probe that hangs)', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 30);
+    const started = performance.now();
+    const err = await pollUntil(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000)), {
+      ...backoff,
+      deadlineMs: 60_000,
+      signal: ac.signal,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InterruptedError);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
 });
 
 describe('sleep', () => {
