@@ -45,9 +45,14 @@ export class NodeError extends LabError {
   }
 }
 
-/** The user interrupted (Ctrl-C). Exit code 130. */
+/** The user interrupted (Ctrl-C, SIGINT). Exit code 130. */
 export class InterruptedError extends LabError {
   override exitCode = 130;
+}
+
+/** Asked to stop by SIGTERM (a service manager, `kill`, CI's timeout). Exit code 143. */
+export class TerminatedError extends InterruptedError {
+  override exitCode = 143;
 }
 
 /**

@@ -1,7 +1,9 @@
 import { labContext } from '../../lab/apply/context.js';
+import { InterruptedError, TerminatedError } from '../../lab/errors.js';
 import { parseDuration, withLabLock } from '../../lab/apply/locking.js';
 import { up, type UpOptions, type UpResult } from '../../lab/apply/up.js';
 import { loadLab } from '../../lab/load.js';
+import { killChildren } from '../../lab/providers/exec.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 import { plainEventPrinter, printWarnings, table } from '../output.js';
 import { unitsTable } from './units.js';
@@ -15,8 +17,9 @@ and its services are healthy. A re-run on a healthy lab changes nothing.
 In a terminal, progress is a live per-node view; otherwise (pipes, CI, --debug) it is
 one timestamped line per node and step on stderr.
 Exit 0 when all is healthy, 1 naming the node, step and cause otherwise, 75 when
-another lab up, down or reset of this lab runs (it is named), 130 when interrupted.
-Ctrl-C once stops cleanly (the state is kept, the next up converges); twice, at once.
+another lab up, down or reset of this lab runs (it is named), 130 when interrupted
+(SIGINT), 143 when terminated (SIGTERM). Ctrl-C or SIGTERM once stops cleanly (the
+state is kept, the next up converges); twice, at once.
 
 Options:
   --json                   print the result as JSON on stdout
@@ -57,9 +60,14 @@ export async function converge(
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals += 1;
-    if (signals > 1) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    if (signals > 1) {
+      killChildren();
+      process.exit(sig === 'SIGTERM' ? 143 : 130);
+    }
     process.stderr.write(`${sig}: stopping after the running steps (again to stop at once)\n`);
-    controller.abort(new Error('interrupted'));
+    controller.abort(
+      sig === 'SIGTERM' ? new TerminatedError('terminated (SIGTERM)') : new InterruptedError('interrupted'),
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -78,17 +86,24 @@ export async function converge(
     view ? (e) => view.onEvent(e) : plainEventPrinter({ debug }),
     controller.signal,
   );
+  const reason = () => controller.signal.reason as InterruptedError;
   let result: UpResult;
   try {
     result = await withLabLock(lab.name, { timeoutMs: lockTimeoutMs, signal: controller.signal }, () =>
       up(ctx, opts),
     );
+  } catch (err) {
+    // A step the signal cancelled (virsh capabilities in preflight, the wait for a lock)
+    // fails with "cancelled": the cause is the signal, and its exit code is 130 or 143.
+    if (!controller.signal.aborted) throw err;
+    process.stderr.write(`${reason().message}: ${(err as Error).message}\n`);
+    return reason().exitCode;
   } finally {
     await view?.finish();
   }
   if (flags.values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(summary(result));
-  if (controller.signal.aborted) return 130;
+  if (controller.signal.aborted) return reason().exitCode;
   return result.ok ? 0 : 1;
 }
 

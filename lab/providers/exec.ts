@@ -36,6 +36,29 @@ export function observeCommands(fn: CommandObserver): () => void {
   return () => observers.delete(fn);
 }
 
+/** The programs lab is running now (not the lock holder or the connection agent). */
+const children = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
+
+/** Counts `child` among the running programs until it ends; returns it. */
+export function trackChild<
+  T extends { kill(signal?: NodeJS.Signals): boolean; finally(f: () => void): unknown },
+>(child: T): T {
+  children.add(child);
+  void Promise.resolve(child.finally(() => children.delete(child))).catch(() => undefined);
+  return child;
+}
+
+/**
+ * Ends every program lab is running, for an exit that cannot wait for them (a second
+ * Ctrl-C): an orphaned qemu-img or mmdebstrap would go on writing after lab is gone.
+ */
+export function killChildren(signal: NodeJS.Signals = 'SIGKILL'): number {
+  let n = 0;
+  for (const c of children) if (c.kill(signal)) n++;
+  children.clear();
+  return n;
+}
+
 function tail(text: string, lines = 6): string {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
@@ -47,14 +70,16 @@ function tail(text: string, lines = 6): string {
 export async function run(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const argv = [file, ...args];
   const started = performance.now();
-  const result = await execa(file, args, {
-    reject: false,
-    timeout: options.timeoutMs ?? 120_000,
-    cancelSignal: options.signal,
-    input: options.input,
-    env: { LC_ALL: 'C', ...options.env },
-    stripFinalNewline: false,
-  });
+  const result = await trackChild(
+    execa(file, args, {
+      reject: false,
+      timeout: options.timeoutMs ?? 120_000,
+      cancelSignal: options.signal,
+      input: options.input,
+      env: { LC_ALL: 'C', ...options.env },
+      stripFinalNewline: false,
+    }),
+  );
   const exitCode = result.exitCode ?? -1;
   for (const fn of observers) fn(argv, { exitCode, ms: performance.now() - started });
   const stderr = String(result.stderr ?? '');

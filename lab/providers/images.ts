@@ -24,7 +24,7 @@ import { acquireLock, describeHolder, LockedError, type Lock } from '../lock.js'
 import type { Template } from '../templates/schema.js';
 import { templatesDir } from '../templates/load.js';
 import { cacheRoot } from '../state.js';
-import { CommandError, run } from './exec.js';
+import { CommandError, run, trackChild } from './exec.js';
 import { checkBaseImage, ImageRefusedError } from './qemu-img.js';
 import { SignatureError, trustedKey, verifyDetachedSignature, type TrustedKey } from './signature.js';
 
@@ -105,13 +105,15 @@ export async function buildImage(
     level: 'info',
     message: `building image ${name} into ${out} (a few minutes; needs Debian mirrors)`,
   });
-  const child = execa('bash', [script, out], {
-    reject: false,
-    all: true,
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    stdin: 'ignore',
-    timeout: 40 * 60_000,
-  });
+  const child = trackChild(
+    execa('bash', [script, out], {
+      reject: false,
+      all: true,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+      stdin: 'ignore',
+      timeout: 40 * 60_000,
+    }),
+  );
   for await (const line of child.iterable({ from: 'all' })) {
     opts.onEvent({ kind: 'log', level: 'debug', message: `image ${name}: ${String(line)}` });
   }
@@ -372,15 +374,17 @@ async function syncPath(p: string): Promise<void> {
 
 /** gzip/bzip2/xz -dc into a new 0600 file; the tool's exit code counts. */
 async function unpack(tool: string[], src: string, out: string, signal?: AbortSignal): Promise<void> {
-  const child = execa(tool[0]!, [...tool.slice(1), src], {
-    stdin: 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: { stdout: false, stderr: true },
-    reject: false,
-    env: { LC_ALL: 'C' },
-    ...(signal ? { cancelSignal: signal } : {}),
-  });
+  const child = trackChild(
+    execa(tool[0]!, [...tool.slice(1), src], {
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: { stdout: false, stderr: true },
+      reject: false,
+      env: { LC_ALL: 'C' },
+      ...(signal ? { cancelSignal: signal } : {}),
+    }),
+  );
   try {
     await pipeline(child.stdout, createWriteStream(out, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
