@@ -451,7 +451,27 @@ nodes:
     }
   });
 
-  it('no private key or lab secret in any output, the state file or --json', () => {
+  it('no private key or lab secret in any output (--debug too), the state file or --json; another user reads no file of the lab', async () => {
+    // --debug prints every command lab runs and every phase: still no secret.
+    const debugUp = await run(['up', '-f', file, '--debug']);
+    expect(debugUp.code, debugUp.stderr).toBe(0);
+    expect(debugUp.stderr).toMatch(/^debug: .*virsh/m);
+    const debugStatus = await run(['status', '--json', '--debug', '-f', file]);
+    expect(debugStatus.code, debugStatus.stderr).toBe(0);
+    // An unprivileged user on the host (nobody): no key, seed, disk, console or state.
+    const files = readdirSync(labDir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath, e.name));
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    const readable: string[] = [];
+    for (const f of files) {
+      const r = await execa('runuser', ['-u', 'nobody', '--', 'head', '-c', '1', f], {
+        reject: false,
+        stdin: 'ignore',
+      });
+      if (r.exitCode === 0 || !/Permission denied/.test(String(r.stderr))) readable.push(f);
+    }
+    expect(readable).toEqual([]);
     const secret = readFileSync(path.join(priv, 'secret'), 'utf8').trim();
     const state = readFileSync(path.join(priv, 'state.json'), 'utf8');
     for (const text of [...outputs, state]) {
