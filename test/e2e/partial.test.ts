@@ -1,0 +1,180 @@
+// Partial failure, targeted convergence and tolerant teardown on a 2-node lab, with real
+// libvirt and real TCG guests. A `virsh` shim first on PATH (harness/virsh-shim.sh) refuses
+// one call, as a libvirtd that cannot start a guest or rejects a definition would:
+// - a start refused for one node: the other comes up healthy, the failure is named, the
+//   next up starts exactly that node (R5);
+// - a memory change: planned as a define only; a refused define keeps the old definition
+//   and UUID, and the next up redefines in place without a reboot (R3);
+// - a first-boot file change: planned and shown as a replace of that node only (R2);
+// - down of a paused node and of a node undefined by hand, right after a libvirtd
+//   restart, leaves nothing; a second down is fine (R10).
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inventory, lab, virsh, writeLabfile, type LabRun } from './helpers.js';
+
+const NAME = 'e2epart';
+const P1 = `${NAME}-p1`;
+const P2 = `${NAME}-p2`;
+const labfile = (p2Extra = '') => `name: ${NAME}
+template: debian-12-lab
+network:
+  mode: bridge
+  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
+  cidr: 10.77.0.0/24
+  gateway: 10.77.0.1
+defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
+services: [docker]
+nodes:
+  - { name: p1, ip: 10.77.0.71 }
+  - { name: p2, ip: 10.77.0.72${p2Extra} }
+`;
+const file = writeLabfile(labfile());
+const stateFile = path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME, 'private', 'state.json');
+
+// The shim, as `virsh`, in a folder of its own put first on PATH for the runs that need it.
+const shimDir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-shim-'));
+symlinkSync(path.join(import.meta.dirname, 'harness/virsh-shim.sh'), path.join(shimDir, 'virsh'));
+const withShim = (v: Record<string, string>) => ({ ...v, PATH: `${shimDir}:${process.env.PATH ?? ''}` });
+
+/** The mutating libvirt and disk calls a `lab up --debug` made. */
+function mutatingCalls(r: LabRun): string[] {
+  return r.stderr
+    .split('\n')
+    .filter((l) =>
+      /^debug: .*(virsh .*\b(define|start|destroy|undefine|net-define|net-start)\b|qemu-img create|xorriso -as|genisoimage .*-o)/.test(
+        l,
+      ),
+    );
+}
+
+const bootId = async (node: string) => {
+  const r = await lab(['ssh', node, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id']);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+};
+const machineId = async (node: string) => {
+  const r = await lab(['ssh', node, '-f', file, '--', 'cat', '/etc/machine-id']);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+};
+const memoryKiB = async (domain: string) =>
+  Number(/<memory unit='KiB'>(\d+)<\/memory>/.exec(await virsh(['dumpxml', '--inactive', domain]))?.[1]);
+const state = () =>
+  JSON.parse(readFileSync(stateFile, 'utf8')) as { nodes: Record<string, { step: string; error?: string }> };
+const plan = async () => {
+  const r = await lab(['plan', '--json', '-f', file]);
+  expect(r.code, r.stderr).toBe(0);
+  const p = JSON.parse(r.stdout) as { noop: boolean; nodes: { node: string; actions: string[] }[] };
+  return Object.fromEntries(p.nodes.map((n) => [n.node, n.actions]));
+};
+
+describe('one node fails, the other is kept, the next up converges (2 TCG nodes)', () => {
+  let baseline: Awaited<ReturnType<typeof inventory>>;
+  let p1Boot = '';
+  let p2Uuid = '';
+
+  afterAll(async () => {
+    await lab(['down', '--lab', NAME]);
+  });
+
+  it('a start refused for p2: p1 comes up healthy, exit 1 names p2, its step and cause; the state says failed', async () => {
+    baseline = await inventory(NAME);
+    const r = await lab(['up', '-f', file], { env: withShim({ VIRSH_SHIM_FAIL_START: P2 }) });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^p1\s+healthy\b/m);
+    expect(r.stdout).toMatch(/^p2\s+FAILED at boot\b/m);
+    expect(r.stdout).toContain(`p2: boot: `);
+    expect(r.stdout).toContain(`injected: start of ${P2} refused`);
+    expect(r.stdout).toContain('lab is NOT healthy');
+    expect(state().nodes.p2!.step).toBe('failed');
+    expect(state().nodes.p1!.step).toBe('healthy');
+    expect(await virsh(['domstate', P1])).toMatch(/running/);
+    expect(await virsh(['domstate', P2])).toMatch(/shut off/);
+    p1Boot = await bootId('p1');
+    p2Uuid = (await virsh(['domuuid', P2])).trim();
+  });
+
+  it('the next lab up starts exactly p2 and leaves p1 running as it was', async () => {
+    const r = await lab(['up', '-f', file, '--debug']);
+    expect(r.code, r.stderr).toBe(0);
+    const calls = mutatingCalls(r);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(new RegExp(`virsh .*\\bstart --domain ${P2}\\b`));
+    expect(await bootId('p1')).toBe(p1Boot);
+    expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
+    expect(state().nodes.p2!.step).toBe('healthy');
+  });
+
+  it('a memory change is a define only; a refused define keeps the old definition, then one define in place, no reboot', async () => {
+    writeFileSync(file, labfile(', memory: 640MiB'));
+    expect(await plan()).toEqual({ p1: [], p2: ['define'] });
+    const p2Boot = await bootId('p2');
+    const refused = await lab(['up', '-f', file], { env: withShim({ VIRSH_SHIM_FAIL_DEFINE: P2 }) });
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stdout).toMatch(/^p2\s+FAILED at define\b/m);
+    expect(refused.stdout).toContain(`injected: define of ${P2} refused`);
+    expect(refused.stdout).toMatch(/^p1\s+healthy\b/m);
+    // Nothing was undefined first: the old definition, the same UUID, still running.
+    expect(await memoryKiB(P2)).toBe(768 * 1024);
+    expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
+    expect(await virsh(['domstate', P2])).toMatch(/running/);
+    expect(state().nodes.p2!.step).toBe('failed');
+
+    const r = await lab(['up', '-f', file, '--debug']);
+    expect(r.code, r.stderr).toBe(0);
+    const calls = mutatingCalls(r);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(/virsh .*\bdefine --file /);
+    expect(await memoryKiB(P2)).toBe(640 * 1024);
+    expect(await memoryKiB(P1)).toBe(768 * 1024);
+    expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
+    // In place: the guest was not restarted (the new size applies at its next boot).
+    expect(await bootId('p2')).toBe(p2Boot);
+    expect(await bootId('p1')).toBe(p1Boot);
+
+    const again = await lab(['up', '-f', file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('nothing changed');
+  });
+
+  it('a first-boot file for p2 is planned as a replace of p2 only; it keeps its identity and p1 is untouched', async () => {
+    const mid = await machineId('p2');
+    const p2Boot = await bootId('p2');
+    writeFileSync(
+      file,
+      labfile(
+        `, memory: 640MiB, files: [{ path: /etc/lab-partial, content: "second version\\n", mode: '0644' }]`,
+      ),
+    );
+    const p = await plan();
+    expect(p.p1).toEqual([]);
+    expect(p.p2![0]).toBe('replace');
+    const r = await lab(['up', '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^p2\s+healthy\s+replace,/m);
+    const cat = await lab(['ssh', 'p2', '-f', file, '--', 'cat', '/etc/lab-partial']);
+    expect(cat.stdout).toBe('second version\n');
+    expect(await bootId('p2')).not.toBe(p2Boot);
+    expect(await machineId('p2')).toBe(mid);
+    expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
+    expect(await bootId('p1')).toBe(p1Boot);
+  });
+
+  it('down of a paused node and a hand-undefined one, right after a libvirtd restart: nothing left; a second down is fine', async () => {
+    await virsh(['suspend', P1]);
+    // Undefined while running: libvirt keeps it as a transient domain, still the lab's.
+    await virsh(['undefine', P2]);
+    await execa('bash', [path.join(import.meta.dirname, 'harness/labns.sh'), 'restart-libvirtd'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const down = await lab(['down', '-f', file]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await inventory(NAME)).toEqual(baseline);
+    const again = await lab(['down', '-f', file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await inventory(NAME)).toEqual(baseline);
+  });
+});
