@@ -108,6 +108,17 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     expect(state().nodes.p2!.step).toBe('healthy');
   });
 
+  it('each guest is confined: a dynamic security label, and its QEMU runs as an unprivileged user (S12)', async () => {
+    const ps = String((await execa('ps', ['-eo', 'uid=,args='])).stdout).split('\n');
+    for (const domain of [P1, P2]) {
+      const live = await virsh(['dumpxml', domain]);
+      expect(live).toMatch(/<seclabel type='dynamic' model='(dac|apparmor|selinux)'/);
+      const qemu = ps.filter((l) => l.includes(`guest=${domain},`));
+      expect(qemu).toHaveLength(1);
+      expect(Number(qemu[0]!.trim().split(/\s+/)[0])).toBeGreaterThan(0);
+    }
+  });
+
   it('a memory change is a define only; a refused define keeps the old definition, then one define in place, no reboot', async () => {
     writeFileSync(file, labfile(', memory: 640MiB'));
     expect(await plan()).toEqual({ p1: [], p2: ['define'] });
