@@ -39,8 +39,14 @@ const shimDir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-shim-'));
 symlinkSync(path.join(import.meta.dirname, 'harness/virsh-shim.sh'), path.join(shimDir, 'virsh'));
 const withShim = (v: Record<string, string>) => ({ ...v, PATH: `${shimDir}:${process.env.PATH ?? ''}` });
 
-/** The mutating libvirt and disk calls a `lab up --debug` made. */
+/** The mutating libvirt and disk calls a `lab up --debug` made; its output has no secret. */
 function mutatingCalls(r: LabRun): string[] {
+  const secret = readFileSync(path.join(path.dirname(stateFile), 'secret'), 'utf8').trim();
+  expect(secret.length).toBeGreaterThan(20);
+  for (const text of [r.stdout, r.stderr]) {
+    expect(text).not.toContain(secret);
+    expect(text).not.toMatch(/PRIVATE KEY/);
+  }
   return r.stderr
     .split('\n')
     .filter((l) =>
