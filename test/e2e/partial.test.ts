@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inventory, lab, virsh, writeLabfile, type LabRun } from './helpers.js';
+import { inventory, lab, mutatingCalls, virsh, writeLabfile, type LabRun } from './helpers.js';
 
 const NAME = 'e2epart';
 const P1 = `${NAME}-p1`;
@@ -40,20 +40,14 @@ symlinkSync(path.join(import.meta.dirname, 'harness/virsh-shim.sh'), path.join(s
 const withShim = (v: Record<string, string>) => ({ ...v, PATH: `${shimDir}:${process.env.PATH ?? ''}` });
 
 /** The mutating libvirt and disk calls a `lab up --debug` made; its output has no secret. */
-function mutatingCalls(r: LabRun): string[] {
+function mutatingCallsOf(r: LabRun): string[] {
   const secret = readFileSync(path.join(path.dirname(stateFile), 'secret'), 'utf8').trim();
   expect(secret.length).toBeGreaterThan(20);
   for (const text of [r.stdout, r.stderr]) {
     expect(text).not.toContain(secret);
     expect(text).not.toMatch(/PRIVATE KEY/);
   }
-  return r.stderr
-    .split('\n')
-    .filter((l) =>
-      /^debug: .*(virsh .*\b(define|start|destroy|undefine|net-define|net-start)\b|qemu-img create|xorriso -as|genisoimage .*-o)/.test(
-        l,
-      ),
-    );
+  return mutatingCalls(r.stderr);
 }
 
 const bootId = async (node: string) => {
@@ -106,7 +100,7 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
   it('the next lab up starts exactly p2 and leaves p1 running as it was', async () => {
     const r = await lab(['up', '-f', file, '--debug']);
     expect(r.code, r.stderr).toBe(0);
-    const calls = mutatingCalls(r);
+    const calls = mutatingCallsOf(r);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatch(new RegExp(`virsh .*\\bstart --domain ${P2}\\b`));
     expect(await bootId('p1')).toBe(p1Boot);
@@ -142,7 +136,7 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
 
     const r = await lab(['up', '-f', file, '--debug']);
     expect(r.code, r.stderr).toBe(0);
-    const calls = mutatingCalls(r);
+    const calls = mutatingCallsOf(r);
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatch(/virsh .*\bdefine --file /);
     expect(await memoryKiB(P2)).toBe(640 * 1024);
