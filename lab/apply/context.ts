@@ -1,7 +1,8 @@
 import type { EventSink } from '../events.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { hostKey, userKey, type SshKeyPair } from '../plan/identity.js';
-import { Virsh, resolveUri } from '../providers/virsh.js';
+import { formatSeconds } from '../guest/wait.js';
+import { DEFAULT_VIRSH_RETRY, Virsh, resolveUri } from '../providers/virsh.js';
 import type { NodeKeys } from '../render/types.js';
 import { LabDir } from '../state.js';
 
@@ -18,7 +19,18 @@ export function labContext(lab: LabSpec, onEvent: EventSink, signal?: AbortSigna
   return {
     lab,
     dir: new LabDir(lab.name),
-    virsh: new Virsh(resolveUri(lab.uri), signal),
+    virsh: new Virsh(resolveUri(lab.uri), signal, {
+      ...DEFAULT_VIRSH_RETRY,
+      // R24: a libvirtd restart under a running command is ridden out, and said.
+      onRetry: ({ verb, error, elapsedMs, recovered }) =>
+        onEvent({
+          kind: 'log',
+          level: 'warn',
+          message: recovered
+            ? `libvirt answered virsh ${verb} again after ${formatSeconds(elapsedMs)}`
+            : `lost the connection to libvirt during virsh ${verb} (${error}); asking again`,
+        }),
+    }),
     onEvent,
     ...(signal ? { signal } : {}),
   };

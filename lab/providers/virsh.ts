@@ -3,8 +3,9 @@ import { writeFile, rm, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HostError } from '../errors.js';
+import { realClock, type Clock } from '../guest/wait.js';
 import { LAB_XMLNS } from '../render/types.js';
-import { CommandError, run } from './exec.js';
+import { CommandError, run, type RunResult } from './exec.js';
 
 export type DomainState =
   | 'running'
@@ -133,29 +134,118 @@ export function parseCapabilityDomainTypes(xml: string): string[] {
 }
 
 /**
+ * libvirt's words for a connection that could not be made or was lost mid-call (libvirtd
+ * restarting or crashing, a socket reset), as opposed to an operation libvirt refused. A
+ * call that failed so may or may not have been carried out: it is asked again, and a verb
+ * that is not idempotent names the answer that means "already done" (`settled`).
+ * Sources: libvirt's virNetSocket/virNetClient messages ("End of file while reading
+ * data", "Cannot recv data", "client socket is closed"), virsh's "failed to connect to the
+ * hypervisor"; dmacvicar/terraform-provider-libvirt#266 (End of file while reading data).
+ */
+const LOST_CONNECTION =
+  /failed to connect to the hypervisor|Failed to connect socket|End of file while reading data|Cannot recv data|Cannot write data|Connection reset by peer|Broken pipe|client socket is closed|no valid connection|Disconnected from .* due to/i;
+
+/** Whether virsh's error output says the connection to libvirt failed, not the operation. Pure. */
+export function isLostConnection(stderr: string): boolean {
+  return LOST_CONNECTION.test(stderr);
+}
+
+/** How a Virsh rides out a libvirtd restart or a dropped connection. */
+export interface VirshRetry {
+  /** How long one call keeps asking again after lost connections, in ms (0: never). */
+  budgetMs: number;
+  /** First pause, growing ×1.5 up to 3 s, spread ±10 %. */
+  initialMs?: number;
+  clock?: Clock;
+  /** Told once per call, at its first retry, and once more when it then succeeds. */
+  onRetry?: (info: { verb: string; error: string; attempt: number; elapsedMs: number; recovered: boolean }) => void;
+}
+
+/** A libvirtd restart takes a few seconds (one QEMU monitor reconnect per running guest). */
+export const DEFAULT_VIRSH_RETRY: VirshRetry = { budgetMs: 90_000 };
+
+/**
  * Talks to libvirt through virsh: verbs, not raw output. Every call has a timeout, and is
  * an argv (`-c URI`, the command, its arguments; never one COMMAND_STRING, which virsh
  * splits like a shell) with names given as named options (`--domain NAME`), so that a
  * name like `--help` or `-rf` is a name and never an option.
+ *
+ * R24: a call whose connection failed or dropped (libvirtd restarting) is asked again with
+ * backoff within `retry.budgetMs`; never a refusal, and never a read answered from a
+ * broken connection (`domstate` failing so is not "missing"). A verb that is not
+ * idempotent (start, destroy, undefine, net-start…) whose earlier attempt was lost reads
+ * libvirt's "already done" answer as done.
  */
 export class Virsh {
+  private readonly retry: VirshRetry;
   constructor(
     readonly uri: string,
     private readonly signal?: AbortSignal,
-  ) {}
+    retry: VirshRetry = DEFAULT_VIRSH_RETRY,
+  ) {
+    this.retry = retry;
+  }
 
-  private async virsh(args: string[], timeoutMs = 60_000, okExitCodes?: number[]) {
-    return run('virsh', ['-q', '-c', this.uri, ...args], {
-      timeoutMs,
-      ...(this.signal ? { signal: this.signal } : {}),
-      ...(okExitCodes ? { okExitCodes } : {}),
-    });
+  private async virsh(
+    args: string[],
+    timeoutMs = 60_000,
+    okExitCodes?: number[],
+    opts: { settled?: RegExp; budgetMs?: number } = {},
+  ): Promise<RunResult> {
+    const clock = this.retry.clock ?? realClock;
+    const budgetMs = opts.budgetMs ?? this.retry.budgetMs;
+    const verb = args[0] ?? '';
+    const started = clock.now();
+    let delayMs = this.retry.initialMs ?? 250;
+    let lost: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      let result: RunResult | undefined;
+      let error: CommandError | undefined;
+      try {
+        result = await run('virsh', ['-q', '-c', this.uri, ...args], {
+          timeoutMs,
+          ...(this.signal ? { signal: this.signal } : {}),
+          ...(okExitCodes ? { okExitCodes } : {}),
+        });
+      } catch (err) {
+        if (!(err instanceof CommandError)) throw err;
+        error = err;
+      }
+      const stderr = error?.stderr ?? result?.stderr ?? '';
+      const failed = error !== undefined || result?.exitCode !== 0;
+      // The attempt whose answer was lost did the work: libvirt says it is already done.
+      if (failed && lost && opts.settled?.test(stderr)) {
+        this.tell(verb, lost, attempt, clock.now() - started, true);
+        return { stdout: '', stderr, exitCode: 0 };
+      }
+      // An "ok" non-zero exit (domstate of a missing domain) must not hide a lost connection.
+      if (!failed || !isLostConnection(stderr)) {
+        if (error) throw error;
+        if (lost) this.tell(verb, lost, attempt, clock.now() - started, true);
+        return result!;
+      }
+      const elapsed = clock.now() - started;
+      if (elapsed + delayMs > budgetMs || this.signal?.aborted)
+        throw error ?? new CommandError(['virsh', ...args], result?.exitCode, stderr, 'lost connection');
+      if (!lost) {
+        lost = stderr.trim().split('\n').at(-1) ?? 'lost connection';
+        this.tell(verb, lost, attempt, elapsed, false);
+      }
+      const random = clock.random ? clock.random() : 0.5;
+      await clock.sleep(delayMs * (1 + 0.2 * (random - 0.5)), this.signal);
+      delayMs = Math.min(delayMs * 1.5, 3000);
+    }
+  }
+
+  private tell(verb: string, error: string, attempt: number, elapsedMs: number, recovered: boolean) {
+    this.retry.onRetry?.({ verb, error, attempt, elapsedMs, recovered });
   }
 
   /** Fails with a HostError that says what to do when libvirt cannot be reached. */
   async check(): Promise<string> {
     try {
-      const r = await this.virsh(['version', '--daemon'], 20_000);
+      // A libvirtd that is not running is said at once, not after the calls' long budget.
+      const r = await this.virsh(['version', '--daemon'], 20_000, undefined, { budgetMs: 5_000 });
       return r.stdout.trim();
     } catch (err) {
       if (err instanceof CommandError && err.message.includes('not found')) {
@@ -216,20 +306,25 @@ export class Virsh {
   }
 
   async start(name: string): Promise<void> {
-    await this.virsh(['start', '--domain', name], 120_000);
+    await this.virsh(['start', '--domain', name], 120_000, undefined, {
+      settled: /domain is already active/i,
+    });
   }
 
   /** Hard stop; fine when it is already off. */
   async destroy(name: string): Promise<void> {
     const state = await this.domState(name);
     if (state === 'missing' || state === 'shut off') return;
-    await this.virsh(['destroy', '--domain', name], 60_000);
+    await this.virsh(['destroy', '--domain', name], 60_000, undefined, {
+      settled: /domain is not running/i,
+    });
   }
 
   async undefine(name: string): Promise<void> {
     if ((await this.domState(name)) === 'missing') return;
-    await this.virsh(['undefine', '--domain', name, '--nvram'], 60_000, [1]).then(async (r) => {
-      if (r.exitCode !== 0) await this.virsh(['undefine', '--domain', name], 60_000);
+    const gone = { settled: /failed to get domain|Domain not found/i };
+    await this.virsh(['undefine', '--domain', name, '--nvram'], 60_000, [1], gone).then(async (r) => {
+      if (r.exitCode !== 0) await this.virsh(['undefine', '--domain', name], 60_000, undefined, gone);
     });
   }
 
@@ -256,15 +351,23 @@ export class Virsh {
   }
 
   async netStart(name: string): Promise<void> {
-    await this.virsh(['net-start', '--network', name]);
+    await this.virsh(['net-start', '--network', name], 60_000, undefined, {
+      settled: /network is already active/i,
+    });
   }
 
   async netDestroy(name: string): Promise<void> {
-    if (await this.netIsActive(name)) await this.virsh(['net-destroy', '--network', name]);
+    if (await this.netIsActive(name))
+      await this.virsh(['net-destroy', '--network', name], 60_000, undefined, {
+        settled: /network is not active/i,
+      });
   }
 
   async netUndefine(name: string): Promise<void> {
-    if ((await this.listNetworks()).includes(name)) await this.virsh(['net-undefine', '--network', name]);
+    if ((await this.listNetworks()).includes(name))
+      await this.virsh(['net-undefine', '--network', name], 60_000, undefined, {
+        settled: /failed to get network|Network not found/i,
+      });
   }
 
   private async withXmlFile<T>(xml: string, fn: (file: string) => Promise<T>): Promise<T> {
