@@ -58,6 +58,14 @@ export function lockFileFor(name: string): string {
   return path.join(lockDir(), `${root}-${name}.lock`);
 }
 
+/**
+ * One lock for the whole host (every state root): the managed networks of all labs share
+ * the host's routes and bridge names, so creating one is serialized across labs.
+ */
+export function hostNetworksLockFile(): string {
+  return path.join(lockDir(), 'host-networks.lock');
+}
+
 /** A held lock; `release()` gives it back (and the kernel does when the process dies). */
 export interface Lock {
   file: string;

@@ -8,7 +8,7 @@ import { labfilePath, parseFlags, UsageError } from '../args.js';
 import { plainEventPrinter, printWarnings, table } from '../output.js';
 import { unitsTable } from './units.js';
 
-const HELP = `Usage: lab up [-f Labfile.yaml] [--json] [--lock-timeout DURATION]
+const HELP = `Usage: lab up [-f Labfile.yaml] [--json] [--no-wait] [--lock-timeout DURATION]
 
 Creates the lab, or converges it to the Labfile: fetches or builds images into the
 cache, makes a copy-on-write overlay, a seed and a libvirt domain per node (in
@@ -23,6 +23,9 @@ state is kept, the next up converges); twice, at once.
 
 Options:
   --json                   print the result as JSON on stdout
+  --no-wait                provision and start the nodes, then return without waiting
+                           for SSH and services (lab status shows them come up; the
+                           next lab up waits)
   --lock-timeout DURATION  wait this long for another run of this lab (0, 30s, 10m; default 0)
 
 Examples:
@@ -33,12 +36,12 @@ Examples:
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(
     argv,
-    { json: { type: 'boolean' }, 'lock-timeout': { type: 'string' } },
+    { json: { type: 'boolean' }, 'no-wait': { type: 'boolean' }, 'lock-timeout': { type: 'string' } },
     HELP,
     false,
   );
   if (!flags) return 0;
-  return converge(flags, HELP, {});
+  return converge(flags, HELP, flags.values['no-wait'] ? { noWait: true } : {});
 }
 
 /** `lab up` and `lab reset`: converge the lab under its lock, print the outcome. */
@@ -125,7 +128,7 @@ function summary(r: UpResult): string {
   for (const n of r.nodes) {
     rows.push([
       n.node,
-      n.ok ? 'healthy' : `FAILED at ${n.failedStep}`,
+      !n.ok ? `FAILED at ${n.failedStep}` : n.waited === false ? 'started' : 'healthy',
       n.actions.join(',') || 'none',
       n.health?.machineId?.slice(0, 12) ?? '-',
       n.health?.etcd ? n.health.etcd.state : '-',
@@ -139,7 +142,13 @@ function summary(r: UpResult): string {
     out += `etcd: ${c.etcdMembers} members, leader ${c.etcdLeader ?? 'none'}, write/read across nodes ${c.replicated ? 'ok' : 'FAILED'}\n`;
   if (r.units) out += unitsTable(r.units.rows);
   for (const p of [...c.problems, ...(r.units?.problems ?? [])]) out += `problem: ${p}\n`;
-  out += `${r.ok ? 'lab is healthy' : 'lab is NOT healthy'} (${(r.ms / 1000).toFixed(1)} s, accelerator ${r.accelerator === 'kvm' ? 'KVM' : 'TCG'}${r.changed ? '' : ', nothing changed'})\n`;
+  const waited = r.nodes.every((n) => n.waited !== false);
+  const verdict = !r.ok
+    ? 'lab is NOT healthy'
+    : waited
+      ? 'lab is healthy'
+      : 'lab is started, not waited for (--no-wait)';
+  out += `${verdict} (${(r.ms / 1000).toFixed(1)} s, accelerator ${r.accelerator === 'kvm' ? 'KVM' : 'TCG'}${r.changed ? '' : ', nothing changed'})\n`;
   return out;
 }
 

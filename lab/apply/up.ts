@@ -6,6 +6,7 @@ import path from 'node:path';
 import { HostError, LabError, NodeError, describeError } from '../errors.js';
 import { NODE_STEPS } from '../events.js';
 import { failpoint } from '../failpoint.js';
+import { acquireLock, hostNetworksLockFile } from '../lock.js';
 import { AgentClient, type GuestLink } from '../guest/agent.js';
 import { GuestSession, waitForSsh } from '../guest/ssh.js';
 import { pollUntil } from '../guest/wait.js';
@@ -42,6 +43,8 @@ export interface NodeResult {
   failedStep?: string;
   error?: string;
   health?: NodeHealth;
+  /** False under `--no-wait`: the node was started, its SSH and services not awaited. */
+  waited?: boolean;
 }
 
 export interface UpResult {
@@ -268,6 +271,12 @@ async function managedNetworkState(
 export interface UpOptions {
   /** Nodes to re-create from a fresh overlay and seed (`lab reset NODE`). */
   reset?: string[];
+  /**
+   * Provision and start every node, then return without waiting for SSH or services
+   * (`lab up --no-wait`; kcli's default, terraform-provider-libvirt without wait_for_lease):
+   * `lab status` shows them come up, and the next `lab up` waits.
+   */
+  noWait?: boolean;
 }
 
 /** Creates or converges the lab, waits until every node is healthy. */
@@ -318,19 +327,24 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
     p.reasons = ['lab reset', 'fresh overlay', 'fresh seed', 'redefine', 'boot'];
   }
   phase('plan');
-  await checkAddressesFree(ctx, plan, observed).catch(async (err: unknown) => {
-    if (newLab) await rm(ctx.dir.root, { recursive: true, force: true });
-    throw err;
-  });
-  const state = await openState(ctx, plan, desired);
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
-  await applyNetwork(ctx, plan);
+  // The network before the state file: a subnet another lab took since preflight is
+  // refused here too, and that refusal leaves nothing either.
+  await checkAddressesFree(ctx, plan, observed)
+    .then(() => applyNetwork(ctx, plan))
+    .catch(async (err: unknown) => {
+      if (newLab) await rm(ctx.dir.root, { recursive: true, force: true });
+      throw err;
+    });
+  const state = await openState(ctx, plan, desired);
   const times = deadlines(accel.type);
   // Healthy nodes keep their SSH connection for the cluster checks: a handshake with an
   // emulated guest costs a second or more. Nodes that were already running are reached
   // through the lab's connection agent, which keeps connections open between commands.
   const sessions = new Map<string, GuestLink>();
-  const agent = AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined);
+  const agent = opts.noWait
+    ? Promise.resolve(undefined)
+    : AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined);
   let results: NodeResult[];
   let cluster: UpResult['cluster'];
   let units: UnitsResult;
@@ -346,6 +360,7 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
         sessions,
         agent,
         state,
+        opts.noWait ?? false,
       ),
     );
     phase('nodes');
@@ -353,13 +368,17 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
       ctx.onEvent({ kind: 'log', level: 'info', message: `units: scheduling ${ctx.lab.units.length}` });
     const restarted = new Set(plan.nodes.filter((p) => p.actions.includes('start')).map((p) => p.node));
     // The units need no etcd: they are placed while the cluster is checked.
-    [cluster, units] = await Promise.all([
-      checkCluster(ctx, desired, results, secret, sessions).finally(() => phase('cluster')),
-      convergeUnits(ctx.lab, sessions, restarted, {
-        deadlineMs: times.servicesMs,
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      }).finally(() => phase('units')),
-    ]);
+    if (opts.noWait) {
+      cluster = { problems: [] };
+      units = { rows: [], changes: [], problems: [] };
+    } else
+      [cluster, units] = await Promise.all([
+        checkCluster(ctx, desired, results, secret, sessions).finally(() => phase('cluster')),
+        convergeUnits(ctx.lab, sessions, restarted, {
+          deadlineMs: times.servicesMs,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+        }).finally(() => phase('units')),
+      ]);
     for (const c of units.changes)
       ctx.onEvent({
         kind: 'log',
@@ -385,7 +404,7 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
     for (const r of results)
       s.nodes[r.node] = {
         ...s.nodes[r.node]!,
-        step: r.ok ? 'healthy' : 'failed',
+        step: !r.ok ? 'failed' : r.waited === false ? 'started' : 'healthy',
         ...(r.ok ? {} : { error: r.error ?? 'failed' }),
         updated: new Date().toISOString(),
       };
@@ -456,18 +475,39 @@ async function openState(ctx: LabContext, plan: LabPlan, desired: Desired[]): Pr
   return writer;
 }
 
+/**
+ * Creates or starts the lab's managed network under a host-wide lock (R13, R14): two labs
+ * brought up at once must not both find one subnet or bridge free, so the check is made
+ * again, under the lock, right before the define. A network this run defined and could
+ * not start is undefined again: a refused up leaves nothing.
+ */
 async function applyNetwork(ctx: LabContext, plan: LabPlan): Promise<void> {
   const name = ctx.lab.network.libvirtName;
-  if (!name) return;
-  if (plan.network.includes('define-network')) {
-    ctx.onEvent({
-      kind: 'log',
-      level: 'info',
-      message: `creating network ${name} (${ctx.lab.network.cidr}, bridge ${ctx.lab.network.bridge})`,
-    });
-    await ctx.virsh.netDefine(renderNetworkXml(ctx.lab));
+  if (!name || plan.network.length === 0) return;
+  const lock = await acquireLock(hostNetworksLockFile(), "this host's lab networks", {
+    timeoutMs: 120_000,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  try {
+    let defined = false;
+    if (plan.network.includes('define-network')) {
+      await checkManagedNetworkFree(ctx);
+      ctx.onEvent({
+        kind: 'log',
+        level: 'info',
+        message: `creating network ${name} (${ctx.lab.network.cidr}, bridge ${ctx.lab.network.bridge})`,
+      });
+      await ctx.virsh.netDefine(renderNetworkXml(ctx.lab));
+      defined = true;
+    }
+    if (plan.network.includes('start-network'))
+      await ctx.virsh.netStart(name).catch(async (err: unknown) => {
+        if (defined) await ctx.virsh.netUndefine(name).catch(() => undefined);
+        throw err;
+      });
+  } finally {
+    await lock.release();
   }
-  if (plan.network.includes('start-network')) await ctx.virsh.netStart(name);
 }
 
 async function convergeNode(
@@ -480,6 +520,7 @@ async function convergeNode(
   sessions: Map<string, GuestLink>,
   agentP: Promise<AgentClient | undefined>,
   state: StateWriter,
+  noWait: boolean,
 ): Promise<NodeResult> {
   const name = d.node.name;
   const record = (step: NodeStep, extra: { configHash?: string } = {}) =>
@@ -547,6 +588,10 @@ async function convergeNode(
       }
     }
     if (plan.actions.length === 0) ev('boot', 'skip', 'already running');
+    if (noWait) {
+      ev('ssh', 'skip', 'not waited for (--no-wait)');
+      return { node: name, ok: true, actions: plan.actions, waited: false };
+    }
     step = 'ssh';
     ev('ssh', 'start');
     const target = sshTargetFor(ctx.lab, d.node, secret);

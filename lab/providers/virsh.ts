@@ -158,7 +158,13 @@ export interface VirshRetry {
   initialMs?: number;
   clock?: Clock;
   /** Told once per call, at its first retry, and once more when it then succeeds. */
-  onRetry?: (info: { verb: string; error: string; attempt: number; elapsedMs: number; recovered: boolean }) => void;
+  onRetry?: (info: {
+    verb: string;
+    error: string;
+    attempt: number;
+    elapsedMs: number;
+    recovered: boolean;
+  }) => void;
 }
 
 /** A libvirtd restart takes a few seconds (one QEMU monitor reconnect per running guest). */
