@@ -1,3 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { pollUntil } from './guest/wait.js';
+
 /**
  * Test-only failpoints. `LAB_FAILPOINT=after-define:node2` makes the process kill itself
  * with SIGKILL when it reaches `failpoint('after-define', 'node2')`: no handler, no
@@ -32,4 +37,36 @@ export function failpoint(name: Failpoint, node?: string): void {
   if (!failpointSelected(process.env.LAB_FAILPOINT, name, node)) return;
   process.stderr.write(`failpoint ${name}${node ? `:${node}` : ''}: SIGKILL\n`);
   process.kill(process.pid, 'SIGKILL');
+}
+
+/** Test-only pause points, where a test lines several lab processes up. */
+export const PAUSEPOINTS = ['before-network'] as const;
+export type Pausepoint = (typeof PAUSEPOINTS)[number];
+
+/**
+ * `LAB_PAUSE=before-network LAB_PAUSE_DIR=DIR`: on reaching that point, lab makes the file
+ * `DIR/before-network.<pid>` and waits until `DIR/go` exists. A test starts two `lab up`s,
+ * waits for both files, then makes `go`: both leave the point together (the race the
+ * host-wide network lock is for). Unset (the normal case) it does nothing but one lookup.
+ */
+export async function pausepoint(name: Pausepoint, signal?: AbortSignal): Promise<void> {
+  const dir = process.env.LAB_PAUSE_DIR;
+  if (process.env.LAB_PAUSE !== name || !dir) return;
+  writeFileSync(path.join(dir, `${name}.${process.pid}`), '');
+  process.stderr.write(`pausepoint ${name}: waiting for ${path.join(dir, 'go')}\n`);
+  await pollUntil(async () => ((await exists(path.join(dir, 'go'))) ? true : undefined), {
+    deadlineMs: 10 * 60_000,
+    initialMs: 10,
+    factor: 1.5,
+    maxMs: 100,
+    describe: `pausepoint ${name}`,
+    ...(signal ? { signal } : {}),
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }

@@ -5,7 +5,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError, LabError, NodeError, describeError } from '../errors.js';
 import { NODE_STEPS } from '../events.js';
-import { failpoint } from '../failpoint.js';
+import { failpoint, pausepoint } from '../failpoint.js';
 import { acquireLock, hostNetworksLockFile } from '../lock.js';
 import { AgentClient, type GuestLink } from '../guest/agent.js';
 import { GuestSession, waitForSsh } from '../guest/ssh.js';
@@ -331,6 +331,7 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
   // The network before the state file: a subnet another lab took since preflight is
   // refused here too, and that refusal leaves nothing either.
   await checkAddressesFree(ctx, plan, observed)
+    .then(() => pausepoint('before-network', ctx.signal))
     .then(() => applyNetwork(ctx, plan))
     .catch(async (err: unknown) => {
       if (newLab) await rm(ctx.dir.root, { recursive: true, force: true });
