@@ -142,8 +142,20 @@ export function parseCapabilityDomainTypes(xml: string): string[] {
  * data", "Cannot recv data", "client socket is closed"), virsh's "failed to connect to the
  * hypervisor"; dmacvicar/terraform-provider-libvirt#266 (End of file while reading data).
  */
-const LOST_CONNECTION =
-  /failed to connect to the hypervisor|Failed to connect socket|End of file while reading data|Cannot recv data|Cannot write data|Connection reset by peer|Broken pipe|client socket is closed|no valid connection|Disconnected from .* due to/i;
+const LOST_CONNECTION = new RegExp(
+  [
+    // libvirtd (or a modular daemon) not listening right now: restarting. Not its
+    // virtlogd/virtlockd sockets (a refused start), not "Permission denied" (access).
+    String.raw`Failed to connect socket to '[^']*(?:libvirt|virtqemud|virtnetworkd|virtproxyd|virtstoraged)(?:-admin)?-sock(?:-ro)?': (?:No such file or directory|Connection refused)`,
+    // The RPC connection broke mid-call (virNetSocket/virNetClient), not a QEMU monitor.
+    'End of file while reading data',
+    String.raw`Cannot (?:recv|write) data: (?:Connection reset by peer|Broken pipe|Input/output error)`,
+    'client socket is closed',
+    'no valid connection',
+    String.raw`Disconnected from \S+ due to (?:end of file|I/O error|keepalive timeout)`,
+  ].join('|'),
+  'i',
+);
 
 /** Whether virsh's error output says the connection to libvirt failed, not the operation. Pure. */
 export function isLostConnection(stderr: string): boolean {
@@ -171,6 +183,12 @@ export interface VirshRetry {
 export const DEFAULT_VIRSH_RETRY: VirshRetry = { budgetMs: 90_000 };
 
 /**
+ * Until a Virsh has once reached libvirt, a refused connection is more likely a libvirtd
+ * that is not running at all than one restarting: it is said within this, not the budget.
+ */
+const FIRST_CONNECT_BUDGET_MS = 5_000;
+
+/**
  * Talks to libvirt through virsh: verbs, not raw output. Every call has a timeout, and is
  * an argv (`-c URI`, the command, its arguments; never one COMMAND_STRING, which virsh
  * splits like a shell) with names given as named options (`--domain NAME`), so that a
@@ -184,6 +202,8 @@ export const DEFAULT_VIRSH_RETRY: VirshRetry = { budgetMs: 90_000 };
  */
 export class Virsh {
   private readonly retry: VirshRetry;
+  /** Has any call of this Virsh reached libvirt? */
+  private reached = false;
   constructor(
     readonly uri: string,
     private readonly signal?: AbortSignal,
@@ -199,7 +219,10 @@ export class Virsh {
     opts: { settled?: RegExp; budgetMs?: number } = {},
   ): Promise<RunResult> {
     const clock = this.retry.clock ?? realClock;
-    const budgetMs = opts.budgetMs ?? this.retry.budgetMs;
+    const budgetMs = Math.min(
+      opts.budgetMs ?? this.retry.budgetMs,
+      this.reached ? Infinity : FIRST_CONNECT_BUDGET_MS,
+    );
     const verb = args[0] ?? '';
     const started = clock.now();
     let delayMs = this.retry.initialMs ?? 250;
@@ -219,6 +242,13 @@ export class Virsh {
       }
       const stderr = error?.stderr ?? result?.stderr ?? '';
       const failed = error !== undefined || result?.exitCode !== 0;
+      // libvirt answered (done, or refused in its own words): a later refused connection
+      // is libvirtd going away, not a daemon that was never there.
+      if (
+        !failed ||
+        (stderr && !isLostConnection(stderr) && !/failed to connect to the hypervisor/i.test(stderr))
+      )
+        this.reached = true;
       // The attempt whose answer was lost did the work: libvirt says it is already done.
       if (failed && lost && opts.settled?.test(stderr)) {
         this.tell(verb, lost, attempt, clock.now() - started, true);

@@ -104,6 +104,32 @@ describe('R24 isLostConnection', () => {
     [DROPPED.err!, true],
     [RESET.err!, true],
     ['error: internal error: client socket is closed\n', true],
+    [
+      "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock-ro': No such file or directory\n",
+      true,
+    ],
+    [
+      "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/virtqemud-sock': Connection refused\n",
+      true,
+    ],
+    // Refusals that only look alike: access, and the log or lock daemons a start needs.
+    [
+      "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied\n",
+      false,
+    ],
+    [
+      "error: Failed to start domain 'x'\nerror: Failed to connect socket to '/var/run/libvirt/virtlogd-sock': No such file or directory\n",
+      false,
+    ],
+    [
+      "error: Failed to start domain 'x'\nerror: Failed to connect socket to '/var/run/libvirt/virtlockd-sock': Connection refused\n",
+      false,
+    ],
+    [
+      'error: internal error: qemu unexpectedly closed the monitor: Unable to read from monitor: Connection reset by peer\n',
+      false,
+    ],
+    ['error: authentication failed: access denied by policy\n', false],
     ['error: Disconnected from qemu:///system due to end of file\n', true],
     ['error: Cannot write data: Broken pipe\n', true],
     ["error: failed to get domain 'x'\n", false],
@@ -185,29 +211,67 @@ describe('R24 a Virsh call rides out a libvirtd restart', () => {
     script([{ code: 0, out: 'running\n' }, DROPPED, { code: 1, err: done }], { code: 0 });
     const { v } = virsh();
     await (verb === 'destroy' ? v.destroy('lab-n1') : v.undefine('lab-n1'));
-    expect(calls().slice(1).map((c) => c.split(' ')[3])).toEqual([verb, verb]);
+    expect(
+      calls()
+        .slice(1)
+        .map((c) => c.split(' ')[3]),
+    ).toEqual([verb, verb]);
   });
 
   it('net-start: lost, then "already active", is done', async () => {
-    script([DROPPED, { code: 1, err: 'error: Requested operation is not valid: network is already active\n' }], {
-      code: 0,
-    });
+    script(
+      [DROPPED, { code: 1, err: 'error: Requested operation is not valid: network is already active\n' }],
+      {
+        code: 0,
+      },
+    );
     const { v } = virsh();
     await v.netStart('lab-net');
     expect(calls()).toHaveLength(2);
   });
 
   it('gives up when libvirt stays away past the budget, with its words', async () => {
-    script([], DAEMON_DOWN);
+    // Reached once (libvirt answered), then gone: the full budget applies.
+    script([{ code: 0, out: 'a\n' }], DAEMON_DOWN);
     const { v, clock } = virsh({ budgetMs: 10_000 });
+    expect(await v.listDomains()).toEqual(['a']);
     const err = await v.listDomains().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandError);
-    expect((err as Error).message).toMatch(/virsh -q -c qemu:\/\/\/system list --all --name: .*Connection refused/s);
+    expect((err as Error).message).toMatch(
+      /virsh -q -c qemu:\/\/\/system list --all --name: .*Connection refused/s,
+    );
     const sleeps = (clock as ReturnType<typeof fakeClock>).sleeps;
     // 250, 375, 562.5, 843.75, 1265.6, 1898.4, 2847.7 (sum 8043) then 3000 would pass 10 s.
     expect(sleeps).toHaveLength(7);
     expect(sleeps.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(10_000);
-    expect(calls()).toHaveLength(8);
+    expect(calls()).toHaveLength(1 + 8);
+  });
+
+  it('a Virsh that never reached libvirt says so within 5 s (libvirtd not running), not after the budget', async () => {
+    script([], DAEMON_DOWN);
+    const { v, clock } = virsh({ budgetMs: 90_000 });
+    await expect(v.listDomains()).rejects.toThrow(/Connection refused/);
+    const waited = (clock as ReturnType<typeof fakeClock>).sleeps.reduce((a, b) => a + b, 0);
+    expect(waited).toBeGreaterThan(0);
+    expect(waited).toBeLessThanOrEqual(5_000);
+  });
+
+  it("a refusal in libvirt's own words counts as reached: the full budget applies after it", async () => {
+    script(
+      [
+        { code: 1, err: "error: failed to get domain 'x'\n" },
+        DAEMON_DOWN,
+        DAEMON_DOWN,
+        DAEMON_DOWN,
+        DAEMON_DOWN,
+      ],
+      { code: 0, out: 'running\n' },
+    );
+    const { v, clock } = virsh({ budgetMs: 90_000, initialMs: 2_000 });
+    expect(await v.domState('x')).toBe('missing');
+    // 2000 + 3000 + 3000 + 3000 = 11 s of pauses: past the first-connect 5 s, within 90 s.
+    expect(await v.domState('x')).toBe('running');
+    expect((clock as ReturnType<typeof fakeClock>).sleeps.reduce((a, b) => a + b, 0)).toBe(11_000);
   });
 
   it('check() says libvirt cannot be reached within 5 s, not after the long budget', async () => {
