@@ -14,7 +14,19 @@ function digest(...parts: string[]): Buffer {
 
 /** RFC 9562 version-8 (custom) UUID from the lab and node names. */
 export function nodeUuid(lab: string, node: string): string {
-  const b = digest('lab/uuid/v1', lab, node).subarray(0, 16);
+  return uuidOf(digest('lab/uuid/v1', lab, node));
+}
+
+/**
+ * The UUID of a lab's managed network: fixed, so that defining it again (a net-define whose
+ * reply was lost, asked again) updates the same network instead of clashing with it.
+ */
+export function networkUuid(lab: string): string {
+  return uuidOf(digest('lab/network-uuid/v1', lab));
+}
+
+function uuidOf(d: Buffer): string {
+  const b = d.subarray(0, 16);
   b[6] = (b[6]! & 0x0f) | 0x80; // version 8
   b[8] = (b[8]! & 0x3f) | 0x80; // RFC 4122 variant
   const hex = b.toString('hex');

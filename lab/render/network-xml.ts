@@ -1,4 +1,5 @@
 import { XMLParser } from 'fast-xml-parser';
+import { networkUuid } from '../plan/identity.js';
 import type { LabSpec } from '../plan/model.js';
 import { LAB_XMLNS } from './types.js';
 import { EXACT_XML, buildXml } from './xml.js';
@@ -14,6 +15,7 @@ export function renderNetworkXml(lab: LabSpec): string {
   const doc = {
     network: {
       name: net.libvirtName,
+      uuid: networkUuid(lab.name),
       metadata: { 'lab:network': { '@_xmlns:lab': LAB_XMLNS, lab: lab.name } },
       ...(net.forward === 'nat' ? { forward: { '@_mode': 'nat' } } : {}),
       bridge: { '@_name': net.bridge, '@_stp': 'off', '@_delay': '0' },

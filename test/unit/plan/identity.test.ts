@@ -1,6 +1,6 @@
 import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
-import { hostKey, machineIdOf, nodeMac, nodeUuid, userKey } from '../../../lab/plan/identity.js';
+import { hostKey, machineIdOf, networkUuid, nodeMac, nodeUuid, userKey } from '../../../lab/plan/identity.js';
 
 const secret = Buffer.alloc(32, 1);
 
@@ -34,6 +34,19 @@ describe('deterministic identities', () => {
     const macs = Array.from({ length: 64 }, (_, i) => nodeMac('coreos-lab', `coreos${i}`));
     for (const m of macs) expect(m).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
     expect(new Set(macs).size).toBe(64);
+  });
+
+  it("a lab's network UUID is fixed (a repeated net-define updates, never clashes), version 8, distinct per lab and from its nodes'", () => {
+    expect(networkUuid('coreos')).toBe(networkUuid('coreos'));
+    expect(networkUuid('coreos')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    const labs = Array.from({ length: 500 }, (_, i) => `lab${i}`);
+    expect(new Set(labs.map(networkUuid)).size).toBe(500);
+    // A node named like nothing else still never shares the network's UUID.
+    expect(
+      labs.some((l) => networkUuid(l) === nodeUuid(l, '') || networkUuid(l) === nodeUuid(l, 'network')),
+    ).toBe(false);
   });
 
   it('UUIDs are RFC 9562 version 8, and the machine-id is the UUID without dashes', () => {
