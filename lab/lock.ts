@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { existsSync, mkdirSync } from 'node:fs';
+import { chmod, open, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -59,10 +59,15 @@ export function lockFileFor(name: string): string {
 }
 
 /**
- * One lock for the whole host (every state root): the managed networks of all labs share
- * the host's routes and bridge names, so creating one is serialized across labs.
+ * One lock for the whole host, whoever runs lab and with whatever state root: the managed
+ * networks of all labs share the host's routes and bridge names, so creating one is
+ * serialized across labs and users. /run/lock (tmpfs, sticky, writable by all) holds it,
+ * readable and lockable by every user (see `acquireLock`'s `shared`).
  */
 export function hostNetworksLockFile(): string {
+  if (process.env.LAB_LOCK_DIR)
+    return path.join(path.resolve(process.env.LAB_LOCK_DIR), 'host-networks.lock');
+  if (existsSync('/run/lock')) return '/run/lock/lab-host-networks.lock';
   return path.join(lockDir(), 'host-networks.lock');
 }
 
@@ -81,11 +86,15 @@ export interface Lock {
 export async function acquireLock(
   file: string,
   what: string,
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; shared?: boolean } = {},
 ): Promise<Lock> {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  // Create it 0600 before flock(1) does (it would create it 0644 under umask 022).
-  await (await open(file, 'a', 0o600)).close();
+  // Create it 0600 before flock(1) does (it would create it 0644 under umask 022); a lock
+  // shared by every user of the host is 0666 whatever the umask (it holds no secret).
+  const fh = await open(file, 'a', opts.shared ? 0o666 : 0o600);
+  if (opts.shared && ((await fh.stat()).mode & 0o777) !== 0o666)
+    await chmod(file, 0o666).catch(() => undefined);
+  await fh.close();
   const timeoutMs = opts.timeoutMs ?? 0;
   const started = performance.now();
   const wait = timeoutMs > 0 ? ['--wait', String(Math.max(1, Math.ceil(timeoutMs / 1000)))] : ['--nonblock'];

@@ -1,5 +1,6 @@
 import type { EventSink } from '../events.js';
 import { stopAgent } from '../guest/agent.js';
+import { networkOwnedBy } from '../render/network-xml.js';
 import type { Virsh } from '../providers/virsh.js';
 import type { LabDir } from '../state.js';
 import { mapLimit, type LabContext } from './context.js';
@@ -56,18 +57,21 @@ export async function down(t: DownTarget, opts: { keepDisks: boolean }): Promise
   const name = t.network?.libvirtName;
   if (!opts.keepDisks && name && (await t.virsh.listNetworks()).includes(name)) {
     const xml = (await t.virsh.netDumpXml(name)) ?? '';
-    // Ours when it is named after the lab and uses the bridge name this lab derives.
+    // Ours when it carries this lab's metadata, or is named after the lab and uses the
+    // bridge this lab names (a lab whose state file was never written knows only the
+    // default bridge, and the metadata finds a network with a bridge of its own choice).
     const bridge = /<bridge\b[^>]*\bname=['"]([^'"]+)['"]/.exec(xml)?.[1];
+    const ours = bridge === t.network!.bridge || networkOwnedBy(xml, t.name);
     // libvirt counts the interfaces still plugged in: someone else's domains.
     const connections = Number(/<network\b[^>]*\bconnections=['"](\d+)['"]/.exec(xml)?.[1] ?? 0);
-    if (bridge === t.network!.bridge && connections > 0) {
+    if (ours && connections > 0) {
       networkKept = name;
       t.onEvent({
         kind: 'log',
         level: 'warn',
         message: `network ${name} is kept: ${connections} interface(s) of domains outside this lab still use it`,
       });
-    } else if (bridge === t.network!.bridge) {
+    } else if (ours) {
       await t.virsh.netDestroy(name);
       await t.virsh.netUndefine(name);
       network = name;

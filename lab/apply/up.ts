@@ -23,7 +23,7 @@ import { chooseAccelerator, hostRoutes, interfaceExists, isBridge } from '../pro
 import { ensureImage, imageLocation, type BaseImage } from '../providers/images.js';
 import { writeSeedIso, findIsoTool } from '../providers/iso.js';
 import { createOverlay, imageInfo } from '../providers/qemu-img.js';
-import { checkUriSafety } from '../providers/virsh.js';
+import { Virsh, checkUriSafety } from '../providers/virsh.js';
 import { renderDomainXml } from '../render/domain-xml.js';
 import { renderNetworkXml } from '../render/network-xml.js';
 import { renderProvisioning } from '../render/provisioning.js';
@@ -338,6 +338,13 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
       throw err;
     });
   const state = await openState(ctx, plan, desired);
+  // Nodes an `up --no-wait` started that no run has waited for since: this run's first
+  // look at them is their boot's (their units placed anew, the container check run).
+  const unwaited = new Set(
+    plan.nodes
+      .filter((p) => p.actions.length === 0 && state.current.nodes[p.node]?.step === 'started')
+      .map((p) => p.node),
+  );
   const times = deadlines(accel.type);
   // Healthy nodes keep their SSH connection for the cluster checks: a handshake with an
   // emulated guest costs a second or more. Nodes that were already running are reached
@@ -362,12 +369,16 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
         agent,
         state,
         opts.noWait ?? false,
+        unwaited.has(d.node.name),
       ),
     );
     phase('nodes');
     if (ctx.lab.units.length)
       ctx.onEvent({ kind: 'log', level: 'info', message: `units: scheduling ${ctx.lab.units.length}` });
-    const restarted = new Set(plan.nodes.filter((p) => p.actions.includes('start')).map((p) => p.node));
+    const restarted = new Set([
+      ...plan.nodes.filter((p) => p.actions.includes('start')).map((p) => p.node),
+      ...unwaited,
+    ]);
     // The units need no etcd: they are placed while the cluster is checked.
     if (opts.noWait) {
       cluster = { problems: [] };
@@ -402,13 +413,16 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
     a?.close();
   }
   await state.update((s) => {
-    for (const r of results)
+    for (const r of results) {
+      // A node --no-wait left as it was (no action, not looked at) keeps its step.
+      if (r.waited === false && r.actions.length === 0) continue;
       s.nodes[r.node] = {
         ...s.nodes[r.node]!,
         step: !r.ok ? 'failed' : r.waited === false ? 'started' : 'healthy',
         ...(r.ok ? {} : { error: r.error ?? 'failed' }),
         updated: new Date().toISOString(),
       };
+    }
   });
   const changed =
     plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0) || units.changes.length > 0;
@@ -485,8 +499,10 @@ async function openState(ctx: LabContext, plan: LabPlan, desired: Desired[]): Pr
 async function applyNetwork(ctx: LabContext, plan: LabPlan): Promise<void> {
   const name = ctx.lab.network.libvirtName;
   if (!name || plan.network.length === 0) return;
+  // Held for a few virsh calls; a libvirtd restart under the holder can stretch them.
   const lock = await acquireLock(hostNetworksLockFile(), "this host's lab networks", {
-    timeoutMs: 120_000,
+    timeoutMs: 10 * 60_000,
+    shared: true,
     ...(ctx.signal ? { signal: ctx.signal } : {}),
   });
   try {
@@ -503,7 +519,14 @@ async function applyNetwork(ctx: LabContext, plan: LabPlan): Promise<void> {
     }
     if (plan.network.includes('start-network'))
       await ctx.virsh.netStart(name).catch(async (err: unknown) => {
-        if (defined) await ctx.virsh.netUndefine(name).catch(() => undefined);
+        // Taken back even after a Ctrl-C (a Virsh without the signal, briefly): a start that
+        // timed out may have run, so destroy before undefine (undefine alone would leave
+        // it running, transient).
+        if (defined) {
+          const rollback = new Virsh(ctx.virsh.uri, undefined, { budgetMs: 10_000 });
+          await rollback.netDestroy(name).catch(() => undefined);
+          await rollback.netUndefine(name).catch(() => undefined);
+        }
         throw err;
       });
   } finally {
@@ -522,6 +545,7 @@ async function convergeNode(
   agentP: Promise<AgentClient | undefined>,
   state: StateWriter,
   noWait: boolean,
+  unwaited: boolean,
 ): Promise<NodeResult> {
   const name = d.node.name;
   const record = (step: NodeStep, extra: { configHash?: string } = {}) =>
@@ -600,7 +624,8 @@ async function convergeNode(
     // an earlier command) when it has or gets one, else the usual wait.
     // One deadline for the whole phase: the agent's attempt counts against it.
     const sshStarted = performance.now();
-    const agent = plan.actions.length === 0 ? await agentP : undefined;
+    // A node still booting (started by an `up --no-wait`) is waited for as any boot is.
+    const agent = plan.actions.length === 0 && !unwaited ? await agentP : undefined;
     const viaAgent = agent
       ? await agent.connect(target, Math.min(20_000, times.sshMs / 2)).then(
           () => agent.link(target),
@@ -622,7 +647,7 @@ async function convergeNode(
       // Run a container once per boot of a node, and again whenever the check never
       // passed (its image was not imported): a failed check is retried by the next up.
       // Whether it passed is asked while the services are checked.
-      const fresh = plan.actions.includes('start');
+      const fresh = plan.actions.includes('start') || unwaited;
       const tar = d.node.template.services.docker?.localImage;
       const wantsRun = d.node.services.includes('docker') && tar !== undefined;
       const present = wantsRun && !fresh ? localImagePresent(session) : Promise.resolve(false);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { LockedError, acquireLock, readHolder } from '../../../lab/lock.js';
+import { LockedError, acquireLock, hostNetworksLockFile, readHolder } from '../../../lab/lock.js';
 
 const holderScript = path.join(import.meta.dirname, 'holder.ts');
 
@@ -60,4 +60,44 @@ describe('per-lab lock', () => {
     expect(waited).toBeLessThan(10_000);
     await lock.release();
   }, 30_000);
+});
+
+describe('host-wide network lock', () => {
+  it('is one file for every state root and user (in /run/lock, or LAB_LOCK_DIR), lockable by all: 0666 under any umask', async () => {
+    const saved = process.env.LAB_LOCK_DIR;
+    try {
+      delete process.env.LAB_LOCK_DIR;
+      const savedState = process.env.LAB_STATE_DIR;
+      process.env.LAB_STATE_DIR = '/tmp/one-root';
+      const a = hostNetworksLockFile();
+      process.env.LAB_STATE_DIR = '/tmp/another-root';
+      expect(hostNetworksLockFile()).toBe(a);
+      if (savedState === undefined) delete process.env.LAB_STATE_DIR;
+      else process.env.LAB_STATE_DIR = savedState;
+      expect(a).toBe('/run/lock/lab-host-networks.lock');
+
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-lock-'));
+      process.env.LAB_LOCK_DIR = dir;
+      const file = hostNetworksLockFile();
+      expect(file).toBe(path.join(dir, 'host-networks.lock'));
+      const old = process.umask(0o077);
+      try {
+        const lock = await acquireLock(file, "this host's lab networks", { shared: true });
+        expect(statSync(file).mode & 0o777).toBe(0o666);
+        // Another process is refused while it is held, and takes it once it is released.
+        const other = await acquireLock(file, "this host's lab networks").then(
+          () => 'taken',
+          (e: unknown) => e,
+        );
+        expect(other).toBeInstanceOf(LockedError);
+        await lock.release();
+        await (await acquireLock(file, "this host's lab networks", { shared: true })).release();
+      } finally {
+        process.umask(old);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.LAB_LOCK_DIR;
+      else process.env.LAB_LOCK_DIR = saved;
+    }
+  });
 });
