@@ -172,10 +172,11 @@ describe('a 3-node managed-network lab, up and down again and again', () => {
       `no-wait ups (s) ${noWait.map((ms) => (ms / 1000).toFixed(1)).join(' ')}`,
       `waited ups (s) ${waited.map((ms) => (ms / 1000).toFixed(1)).join(' ')}`,
     );
-    // R19: no waited cycle slower than the first one + 20 % (and 10 s: three emulated
-    // guests on two cores vary by that much from run to run; an address held by a stale
-    // lease would cost the whole SSH deadline, minutes).
-    for (const ms of waited.slice(1)) expect(ms).toBeLessThanOrEqual(waited[0]! * 1.2 + 10_000);
+    // R19: no waited cycle slower than the first one + 20 %, and 20 s: three emulated
+    // guests on two cores boot up to ~17 % slower from one cycle to the next here (87.7,
+    // 98.9, 102.9 s on a quiet host); an address held by a stale lease would cost the
+    // whole SSH deadline, 15 minutes.
+    for (const ms of waited.slice(1)) expect(ms).toBeLessThanOrEqual(waited[0]! * 1.2 + 20_000);
   });
 
   it('R24: libvirtd restarted at a random moment of lab up, three times: up rides it out (or fails cleanly), the next up converges, down leaves nothing', async () => {
