@@ -8,7 +8,7 @@
 // - a first-boot file change: planned and shown as a replace of that node only (R2);
 // - down of a paused node and of a node undefined by hand, right after a libvirtd
 //   restart, leaves nothing; a second down is fine (R10).
-import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -172,6 +172,54 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     expect(await machineId('p2')).toBe(mid);
     expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
     expect(await bootId('p1')).toBe(p1Boot);
+  });
+
+  it('libvirtd restarts during lab up, twice: before p2 is defined (no libvirt to answer) and after p2 started (reply lost): up rides both out and says so, p2 boots once (R24)', async () => {
+    const pidOf = () => readFileSync(path.join(process.env.STATE ?? '', 'libvirtd.pid'), 'utf8').trim();
+    const pidBefore = pidOf();
+    writeFileSync(
+      file,
+      labfile(
+        `, memory: 704MiB, files: [{ path: /etc/lab-partial, content: "second version\\n", mode: '0644' }]`,
+      ),
+    );
+    await virsh(['destroy', P2]);
+    expect(await plan()).toEqual({ p1: [], p2: ['define', 'start'] });
+    const marks = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-marks-'));
+    const r = await lab(['up', '-f', file, '--debug'], {
+      env: withShim({
+        VIRSH_SHIM_RESTART_BEFORE_DEFINE: P2,
+        VIRSH_SHIM_RESTART_AFTER_START: P2,
+        VIRSH_SHIM_MARKS: marks,
+      }),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    // Both restarts happened (the shim marks each), with two new daemons.
+    expect(readdirSync(marks).sort()).toEqual(['restart-after-start', 'restart-before-define']);
+    expect(pidOf()).not.toBe(pidBefore);
+    // Lab said what happened and went on; the define found no libvirt and was asked again.
+    expect(r.stderr).toMatch(
+      /lost the connection to libvirt during virsh define \(.*Failed to connect socket/,
+    );
+    expect(r.stderr).toMatch(/libvirt answered virsh define again after \d/);
+    expect(r.stderr).toMatch(
+      /lost the connection to libvirt during virsh start \(.*End of file while reading data/,
+    );
+    expect(r.stderr).toMatch(/libvirt answered virsh start again after \d/);
+    expect(r.stdout).toMatch(/^p2\s+healthy\s+define,start\b/m);
+    expect(r.stdout).toMatch(/^p1\s+healthy\s+none\b/m);
+    // The start that "failed" had started p2: the retry read "already active" as done,
+    // so p2 booted once; libvirt runs one QEMU for it.
+    const ps = String((await execa('ps', ['-eo', 'args='])).stdout).split('\n');
+    expect(ps.filter((l) => l.includes(`guest=${P2},`))).toHaveLength(1);
+    expect(await memoryKiB(P2)).toBe(704 * 1024);
+    expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
+    expect(await bootId('p1')).toBe(p1Boot);
+    expect(state().nodes.p2!.step).toBe('healthy');
+    // Converged: the next up makes no mutating call.
+    const again = await lab(['up', '-f', file, '--debug']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(mutatingCallsOf(again)).toEqual([]);
   });
 
   it('down of a paused node and a hand-undefined one, right after a libvirtd restart: nothing left; a second down is fine', async () => {

@@ -184,14 +184,20 @@ status() {
   if is_up; then v list --all; fi
 }
 
-# restart-libvirtd: end this harness's libvirtd (by its PID) and start it again in the
-# same private world, as a host update or a crash would. Domains keep running (QEMU is
-# not libvirtd's child to kill) and the new daemon reconnects to them.
-restart_libvirtd() {
-  local p t0; t0=$(now)
+# stop-libvirtd / start-libvirtd / restart-libvirtd: end this harness's libvirtd (by its
+# PID) and start it again in the same private world, as a host update or a crash would.
+# Domains keep running (QEMU is not libvirtd's child to kill) and the new daemon
+# reconnects to them. stop and start apart let a test call libvirt while it is away.
+stop_libvirtd() {
+  local p
   p=$(pid_of libvirtd) || { log "libvirtd is not running"; exit 1; }
   kill -TERM "$p"
   wait_gone libvirtd || { log "libvirtd $p did not exit within ${WAIT_S}s"; exit 1; }
+  log "libvirtd $p stopped"
+}
+start_libvirtd() {
+  local t0; t0=$(now)
+  ! pid_of libvirtd >/dev/null || { log "libvirtd is already running"; exit 1; }
   ip netns exec "$NS" /bin/sh -ec '
     S=$1
     mount --bind "$S/run"   /run/libvirt
@@ -207,14 +213,22 @@ restart_libvirtd() {
     [ "$(date +%s)" -lt "$deadline" ] || { log "libvirtd did not come back within ${WAIT_S}s"; exit 1; }
     sleep 0.2
   done
-  log "libvirtd restarted in $(since "$t0") s: pid $p -> $(pid_of libvirtd)"
+  log "libvirtd started in $(since "$t0") s: pid $(pid_of libvirtd)"
+}
+restart_libvirtd() {
+  local t0; t0=$(now)
+  stop_libvirtd
+  start_libvirtd
+  log "libvirtd restarted in $(since "$t0") s"
 }
 
 case ${1:-} in
   up) up ;;
   restart-libvirtd) restart_libvirtd ;;
+  stop-libvirtd) stop_libvirtd ;;
+  start-libvirtd) start_libvirtd ;;
   down) down ;;
   env) env_ ;;
   status) status ;;
-  *) echo "usage: $0 up|down|env|status|restart-libvirtd" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|env|status|restart-libvirtd|stop-libvirtd|start-libvirtd" >&2; exit 2 ;;
 esac
