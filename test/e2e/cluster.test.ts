@@ -135,6 +135,81 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     }
   });
 
+  it('every node has its own identity, read in the guest: machine-id, D-Bus machine id, DHCP DUID source, SSH host key, MAC (R20)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    // The host keys lab pinned before the first boot, by node.
+    const pinned = new Map(
+      readFileSync(
+        path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME, 'private', 'known_hosts'),
+        'utf8',
+      )
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [names, type, blob] = l.split(' ');
+          return [names!.split(',')[0]!.replace(`${NAME}-`, ''), `${type} ${blob}`] as const;
+        }),
+    );
+    const ids: Record<string, Record<string, string>> = {};
+    for (const n of first.nodes) {
+      // As root on the guest: the files, and what the system bus's services answer
+      // (sd-bus's GetMachineId, as D-Bus peers see the machine). networkd's DHCP DUID-EN and
+      // IAID are hashed from the machine id made app-specific with systemd's DHCP
+      // application id (src/libsystemd-network/dhcp-identifier.c); systemd-id128 computes it.
+      const r = await lab([
+        'ssh',
+        n.name,
+        '-f',
+        file,
+        '--',
+        'sudo',
+        '-n',
+        'sh',
+        '-c',
+        [
+          'cat /etc/machine-id',
+          'cat /var/lib/dbus/machine-id',
+          'busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.DBus.Peer GetMachineId',
+          'busctl call org.freedesktop.hostname1 /org/freedesktop/hostname1 org.freedesktop.DBus.Peer GetMachineId',
+          'systemd-id128 machine-id --app-specific=a50ad112bf604577a2fb741ab1955b03',
+          "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub",
+          'cat /sys/class/net/eth0/address',
+        ].join('; '),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      const [machine, dbusFile, systemdPeer, hostnamePeer, duidSource, hostKey, mac] = r.stdout
+        .trim()
+        .split('\n');
+      ids[n.name] = {
+        machine: machine!,
+        dbusFile: dbusFile!,
+        systemdPeer: /^s "([0-9a-f]{32})"$/.exec(systemdPeer!)?.[1] ?? `unparsed: ${systemdPeer}`,
+        hostnamePeer: /^s "([0-9a-f]{32})"$/.exec(hostnamePeer!)?.[1] ?? `unparsed: ${hostnamePeer}`,
+        duidSource: duidSource!,
+        hostKey: hostKey!,
+        mac: mac!,
+      };
+      process.stderr.write(`R20 ${n.name}: ${JSON.stringify(ids[n.name])}\n`);
+      const mine = ids[n.name]!;
+      expect(mine.machine).toBe(n.machineId);
+      // D-Bus's copy and the bus's answer are the machine's own id, not a baked-in one.
+      expect(mine.dbusFile).toBe(mine.machine);
+      expect(mine.systemdPeer).toBe(mine.machine);
+      expect(mine.hostnamePeer).toBe(mine.machine);
+      expect(mine.duidSource).toMatch(/^[0-9a-f]{32}$/);
+      expect(mine.duidSource).not.toBe(mine.machine);
+      // The guest serves exactly the host key lab pinned for this node.
+      expect(mine.hostKey).toBe(pinned.get(n.name));
+      const domiflist = await virsh(['domiflist', `${NAME}-${n.name}`]);
+      expect(domiflist.trim().split(/\s+/).at(-1)).toBe(mine.mac);
+    }
+    for (const key of ['machine', 'duidSource', 'hostKey', 'mac'] as const) {
+      const values = Object.values(ids).map((v) => v[key]);
+      expect(new Set(values).size, `${key}: ${values.join(' ')}`).toBe(3);
+    }
+  });
+
   let placedBefore: Awaited<ReturnType<typeof unitsNow>>;
   it('lab units: the conflicting apache replicas run on two different nodes, hello prints Hello World, httpd answers', async () => {
     const u = await unitsNow();
