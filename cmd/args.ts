@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LabError } from '../lab/errors.js';
-import { LABFILE_NAMES } from '../lab/load.js';
-import { observeCommands } from '../lab/providers/exec.js';
+import { LABFILE_NAMES } from '../lab/spec/load.js';
+import { observeCommands } from '../lab/runtime/exec.js';
 
 /** A usage mistake: exit 2, with the command's help as the hint. */
 export class UsageError extends LabError {
@@ -46,7 +46,11 @@ export function parseFlags(
   }
   if (parsed.values.debug) {
     observeCommands((argv, r) =>
-      process.stderr.write(`debug: ${argv.join(' ')} -> ${r.exitCode} (${Math.round(r.ms)} ms)\n`),
+      process.stderr.write(
+        r.detached
+          ? `debug: ${argv.join(' ')} -> started, detached\n`
+          : `debug: ${argv.join(' ')} -> ${r.exitCode} (${Math.round(r.ms)} ms)\n`,
+      ),
     );
   }
   return parsed;

@@ -1,5 +1,5 @@
 import { HostError, describeError } from '../../lab/errors.js';
-import { run as exec } from '../../lab/providers/exec.js';
+import { run as exec } from '../../lab/runtime/exec.js';
 import { chooseAccelerator } from '../../lab/providers/host.js';
 import { findIsoTool } from '../../lab/providers/iso.js';
 import { Virsh, resolveUri } from '../../lab/providers/virsh.js';

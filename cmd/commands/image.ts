@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { buildImage, imageLocation, imageReady } from '../../lab/providers/images.js';
 import { loadTemplateOrThrow, listTemplateNames } from '../../lab/templates/load.js';
-import { cacheRoot } from '../../lab/state.js';
+import { cacheRoot } from '../../lab/store/lab-dir.js';
 import { parseFlags, UsageError } from '../args.js';
 import { plainEventPrinter } from '../output.js';
 

@@ -1,7 +1,7 @@
 import { labContext } from '../../lab/apply/context.js';
-import { prepare } from '../../lab/apply/up.js';
+import { prepare } from '../../lab/apply/prepare.js';
 import { ignoreEvents } from '../../lab/events.js';
-import { loadLab } from '../../lab/load.js';
+import { loadLab } from '../../lab/spec/load.js';
 import { isNoop } from '../../lab/plan/plan.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { printWarnings, table } from '../output.js';

@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { nodeKeys } from '../../lab/apply/context.js';
-import { loadLab } from '../../lab/load.js';
-import { canonicalJson, sha256 } from '../../lab/plan/resolve.js';
+import { renderNode } from '../../lab/render/node.js';
+import { loadLab } from '../../lab/spec/load.js';
 import { imageLocation } from '../../lab/providers/images.js';
-import { renderDomainXml } from '../../lab/render/domain-xml.js';
 import { renderNetworkXml } from '../../lab/render/network-xml.js';
-import { renderProvisioning } from '../../lab/render/provisioning.js';
-import { LabDir, writeAtomic } from '../../lab/state.js';
+import { LabDir, writeAtomic } from '../../lab/store/lab-dir.js';
 import { printWarnings } from '../output.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 
@@ -41,20 +38,11 @@ export async function run(argv: string[]): Promise<number> {
   const dir = new LabDir(lab.name);
   const secret = (await dir.secret(false)) ?? randomBytes(32);
   for (const node of lab.nodes) {
-    const image = imageLocation(node.template);
-    const paths = dir.nodePaths(node, {
-      ...(image.kernel ? { kernel: image.kernel } : {}),
-      ...(image.initrd ? { initrd: image.initrd } : {}),
-    });
-    const bundle = renderProvisioning({ lab, node, keys: nodeKeys(lab, node, secret) });
-    const configHash = sha256(canonicalJson(bundle.files));
+    const paths = dir.nodePaths(node, imageLocation(node.template));
+    const { xml, bundle } = renderNode({ lab, node, paths, secret, type: accel === 'kvm' ? 'kvm' : 'qemu' });
     const nodeDir = path.join(out, node.name);
     await mkdir(nodeDir, { recursive: true, mode: 0o700 });
-    await writeAtomic(
-      path.join(nodeDir, 'domain.xml'),
-      renderDomainXml({ lab, node, paths, type: accel === 'kvm' ? 'kvm' : 'qemu', configHash }),
-      0o600,
-    );
+    await writeAtomic(path.join(nodeDir, 'domain.xml'), xml, 0o600);
     for (const [name, content] of Object.entries(bundle.files)) {
       const file = path.join(nodeDir, name);
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });

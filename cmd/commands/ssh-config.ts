@@ -1,8 +1,8 @@
 import { labContext } from '../../lab/apply/context.js';
 import { LabError } from '../../lab/errors.js';
 import { ignoreEvents } from '../../lab/events.js';
-import { loadLab } from '../../lab/load.js';
-import { renderSshConfig } from '../../lab/state.js';
+import { loadLab } from '../../lab/spec/load.js';
+import { renderSshConfig } from '../../lab/store/lab-dir.js';
 import { labfilePath, parseFlags } from '../args.js';
 
 const HELP = `Usage: lab ssh-config [-f Labfile.yaml]

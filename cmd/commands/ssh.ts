@@ -3,8 +3,8 @@ import { labContext, sshTargetFor } from '../../lab/apply/context.js';
 import { LabError } from '../../lab/errors.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { GuestSession } from '../../lab/guest/ssh.js';
-import { loadLab } from '../../lab/load.js';
-import { unprotectedPrivateFiles } from '../../lab/state.js';
+import { loadLab } from '../../lab/spec/load.js';
+import { unprotectedPrivateFiles } from '../../lab/store/lab-dir.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 
 const HELP = `Usage: lab ssh NODE [-f Labfile.yaml] [-- CMD [ARG...]]

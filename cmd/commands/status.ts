@@ -2,8 +2,8 @@ import { labContext } from '../../lab/apply/context.js';
 import { StatusMonitor, labStatusOf } from '../../lab/apply/monitor.js';
 import { status, type LabStatus } from '../../lab/apply/status.js';
 import { ignoreEvents } from '../../lab/events.js';
-import { sleep } from '../../lab/guest/wait.js';
-import { loadLab } from '../../lab/load.js';
+import { sleep } from '../../lab/runtime/clock.js';
+import { loadLab } from '../../lab/spec/load.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 import { table } from '../output.js';
 

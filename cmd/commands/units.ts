@@ -1,7 +1,7 @@
 import { labContext } from '../../lab/apply/context.js';
 import { listUnits, type UnitRow } from '../../lab/apply/units.js';
 import { ignoreEvents } from '../../lab/events.js';
-import { loadLab } from '../../lab/load.js';
+import { loadLab } from '../../lab/spec/load.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { table } from '../output.js';
 

@@ -1,4 +1,4 @@
-import { loadLab } from '../../lab/load.js';
+import { loadLab } from '../../lab/spec/load.js';
 import { printWarnings } from '../output.js';
 import { labfilePath, parseFlags } from '../args.js';
 

@@ -1,10 +1,9 @@
 import type { EventSink } from '../events.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { hostKey, userKey, type SshKeyPair } from '../plan/identity.js';
-import { formatSeconds } from '../guest/wait.js';
+import { formatSeconds } from '../runtime/clock.js';
 import { DEFAULT_VIRSH_RETRY, Virsh, resolveUri } from '../providers/virsh.js';
-import type { NodeKeys } from '../render/types.js';
-import { LabDir } from '../state.js';
+import { LabDir } from '../store/lab-dir.js';
 
 /** What every command needs about one lab: where its files are and how to reach libvirt. */
 export interface LabContext {
@@ -36,15 +35,6 @@ export function labContext(lab: LabSpec, onEvent: EventSink, signal?: AbortSigna
   };
 }
 
-/** The keys one node is provisioned with. */
-export function nodeKeys(lab: LabSpec, node: NodeSpec, secret: Buffer): NodeKeys {
-  const hk = hostKey(secret, lab.name, node.name);
-  return {
-    authorizedKeys: [userKey(secret, lab.name).publicKey, ...lab.ssh.authorizedKeys],
-    hostKey: { privateKey: hk.privateKey, publicKey: hk.publicKey },
-  };
-}
-
 export function sshTargetFor(
   lab: LabSpec,
   node: NodeSpec,
@@ -58,22 +48,4 @@ export function sshTargetFor(
     privateKey: user.privateKey,
     hostKey: hostKey(secret, lab.name, node.name).publicBlob,
   };
-}
-
-/** Runs `fn` over items with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }

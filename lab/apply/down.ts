@@ -2,8 +2,9 @@ import type { EventSink } from '../events.js';
 import { stopAgent } from '../guest/agent.js';
 import { networkOwnedBy } from '../render/network-xml.js';
 import type { Virsh } from '../providers/virsh.js';
-import type { LabDir } from '../state.js';
-import { mapLimit, type LabContext } from './context.js';
+import type { LabDir } from '../store/lab-dir.js';
+import { mapLimit } from '../runtime/limit.js';
+import type { LabContext } from './context.js';
 import { findOwnedDomains } from './observe.js';
 
 export interface DownResult {

@@ -1,5 +1,5 @@
-import { failpoint } from '../failpoint.js';
-import { acquireLock, lockFileFor } from '../lock.js';
+import { failpoint } from '../runtime/failpoint.js';
+import { acquireLock, lockFileFor } from '../store/lock.js';
 
 /**
  * Runs a mutating command (up, down, reset) under the lab's lock. Read-only commands

@@ -3,9 +3,10 @@ import { GuestSession } from '../guest/ssh.js';
 import { probeNode } from '../guest/probes/index.js';
 import type { NodeSpec } from '../plan/model.js';
 import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
-import type { NodeDetails, NodeView, StatusSnapshot, StatusSource } from '../ui/model.js';
+import type { NodeDetails, NodeView, StatusSnapshot, StatusSource } from './status-snapshot.js';
 import { sshTargetFor, type LabContext } from './context.js';
-import { clusterVerdict, emptyNodeStatus, nodeStatusFrom, type LabStatus } from './status.js';
+import { emptyNodeStatus, nodeStatusFrom, type LabStatus } from './status.js';
+import { clusterVerdict } from './verdict.js';
 
 export interface MonitorOptions {
   intervalMs: number;

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import type { ObservedNode } from '../plan/plan.js';
 import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
 import type { Virsh } from '../providers/virsh.js';
-import { mapLimit, type LabContext } from './context.js';
+import { mapLimit } from '../runtime/limit.js';
+import type { LabContext } from './context.js';
 
 export interface ObservedDomain {
   name: string;

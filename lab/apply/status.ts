@@ -1,11 +1,13 @@
 import { describeError } from '../errors.js';
 import type { GuestLink } from '../guest/agent.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
-import { findDuplicateMachineIds } from '../guest/probes/machine-id.js';
-import { mapLimit, sshTargetFor, type LabContext } from './context.js';
+import { mapLimit } from '../runtime/limit.js';
+import { sshTargetFor, type LabContext } from './context.js';
 import { labAgent, openLink } from './links.js';
-import type { LabSpec, NodeSpec } from '../plan/model.js';
+import { clusterVerdict, type ClusterVerdict } from './verdict.js';
+import type { NodeSpec } from '../plan/model.js';
 
+/** One node as `lab status` reports it (`--json`): libvirt's state plus its last probe, or why none. */
 export interface NodeStatus {
   name: string;
   domain: string;
@@ -26,13 +28,7 @@ export interface LabStatus {
   lab: string;
   uri: string;
   nodes: NodeStatus[];
-  cluster: {
-    etcdLeader: string | null;
-    etcdMembers: number | null;
-    quorum: boolean | null;
-    /** The nodes that share a machine-id with another node, sorted by id then name. */
-    duplicateMachineIds: string[];
-  };
+  cluster: ClusterVerdict;
 }
 
 /** A node known only by its libvirt state: nothing probed. */
@@ -63,22 +59,6 @@ export function nodeStatusFrom(node: NodeSpec, state: string, h: NodeHealth): No
     load: h.load ?? null,
     memory: h.memory ?? null,
     lastError: h.lastError ?? null,
-  };
-}
-
-/** The lab-wide verdict from the nodes' last looks: etcd leader, members, quorum, cloned ids. Pure. */
-export function clusterVerdict(lab: LabSpec, nodes: readonly NodeStatus[]): LabStatus['cluster'] {
-  const etcdNodes = nodes.filter((n) => n.etcd && (n.etcd.state === 'leader' || n.etcd.state === 'follower'));
-  const leader = nodes.find((n) => n.etcd?.state === 'leader');
-  const expected = lab.nodes.filter((n) => n.services.includes('etcd')).length;
-  const dups = findDuplicateMachineIds(
-    new Map(nodes.filter((n) => n.machineId).map((n) => [n.name, n.machineId!])),
-  );
-  return {
-    etcdLeader: leader?.name ?? null,
-    etcdMembers: etcdNodes.length ? Math.max(...etcdNodes.map((n) => n.etcd!.members ?? 0)) : null,
-    quorum: expected ? etcdNodes.length > expected / 2 && leader !== undefined : null,
-    duplicateMachineIds: [...dups.values()].flat(),
   };
 }
 

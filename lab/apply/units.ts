@@ -1,6 +1,6 @@
 import { LabError, describeError } from '../errors.js';
 import type { GuestLink } from '../guest/agent.js';
-import { pollUntil } from '../guest/wait.js';
+import { pollUntil } from '../runtime/poll.js';
 import { probeFleet, type FleetUnit } from '../guest/probes/fleet.js';
 import { applyUnits, fleetStartUnits, observeUnits, type ObservedUnit } from '../guest/units.js';
 import type { LabSpec } from '../plan/model.js';

@@ -8,239 +8,37 @@
  * has been idle for a while (LAB_AGENT_IDLE_S, default 600 s), on SIGTERM, or when its
  * socket file is removed (the lab folder is gone). LAB_AGENT=0 disables it: every command
  * then connects on its own.
+ *
+ * This module is the client side: AgentClient, and starting and stopping the agent. The
+ * agent process itself is agent-server.ts; what both speak is agent-protocol.ts.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
-import path from 'node:path';
+import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import { LabError, NodeError, describeError } from '../errors.js';
+import { spawnProgram } from '../runtime/exec.js';
+import { LabError, NodeError } from '../errors.js';
+import { sleep } from '../runtime/clock.js';
+import {
+  MAX_SOCKET_PATH,
+  agentPaths,
+  readPid,
+  wire,
+  type Reply,
+  type Request,
+  type WireError,
+  type WithoutId,
+} from './agent-protocol.js';
 import type { Exec, ExecResult } from './probes/index.js';
-import { GuestSession, HostKeyMismatchError, type SshTarget } from './ssh.js';
-import { sleep } from './wait.js';
+import type { SshTarget } from './ssh-connect.js';
 
-export type HttpTo = { port: number } | { socket: string };
-export interface HttpRequest {
-  method: string;
-  path: string;
-  body?: string;
-  timeoutMs?: number;
-}
+export { agentPaths } from './agent-protocol.js';
+export { runAgent } from './agent-server.js';
+export type { HttpRequest, HttpTo } from './http-over-ssh.js';
 
 /** What a probe or a check needs of a node: commands, HTTP to its services, and an end. */
 export interface GuestLink extends Required<Exec> {
   readonly node: string;
   close(): void;
-}
-
-interface WireTarget {
-  node: string;
-  host: string;
-  port?: number;
-  user: string;
-  privateKey: string;
-  /** base64 of the pinned host key blob. */
-  hostKey: string;
-}
-
-type Request =
-  | { id: number; op: 'connect'; target: WireTarget; timeoutMs: number }
-  | {
-      id: number;
-      op: 'exec';
-      target: WireTarget;
-      argv: string[];
-      timeoutMs?: number;
-      input?: string;
-    }
-  | { id: number; op: 'http'; target: WireTarget; to: HttpTo; request: HttpRequest };
-
-type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
-
-type Reply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: { message: string; node?: string; step?: string; mismatch?: boolean } };
-
-/** `cat /etc/machine-id`, the probes' way to read it. */
-function isMachineIdRead(argv: readonly string[]): boolean {
-  return argv.length === 2 && argv[0] === 'cat' && argv[1] === '/etc/machine-id';
-}
-
-/** Socket paths are limited to 107 bytes; a deeper lab folder goes without the agent. */
-const MAX_SOCKET_PATH = 100;
-
-export function agentPaths(privateDir: string) {
-  return { socket: path.join(privateDir, 'agent.sock'), pid: path.join(privateDir, 'agent.pid') };
-}
-
-const wire = (t: SshTarget): WireTarget => ({
-  node: t.node,
-  host: t.host,
-  ...(t.port !== undefined ? { port: t.port } : {}),
-  user: t.user,
-  privateKey: t.privateKey,
-  hostKey: t.hostKey.toString('base64'),
-});
-
-// ---------------------------------------------------------------- server
-
-/** Runs the agent until idle, SIGTERM or its socket file is gone. `lab __agent` calls it. */
-export async function runAgent(socketPath: string, idleMs: number): Promise<void> {
-  const { pid: pidFile } = agentPaths(path.dirname(socketPath));
-  const sessions = new Map<string, Promise<GuestSession>>();
-  const clients = new Set<Socket>();
-  let lastActivity = Date.now();
-
-  const keyOf = (t: WireTarget) =>
-    createHash('sha256')
-      .update(JSON.stringify([t.node, t.host, t.port ?? 22, t.user, t.hostKey, t.privateKey]))
-      .digest('hex');
-
-  /** The open session for a target, connecting when there is none or it was closed. */
-  const session = async (t: WireTarget, timeoutMs = 15_000): Promise<GuestSession> => {
-    const key = keyOf(t);
-    const existing = sessions.get(key);
-    if (existing) {
-      const s = await existing.catch(() => undefined);
-      if (s?.isOpen) return s;
-      sessions.delete(key);
-    }
-    const fresh = GuestSession.connect(
-      { ...t, hostKey: Buffer.from(t.hostKey, 'base64') },
-      { timeoutMs, keepaliveMs: 3000 },
-    );
-    sessions.set(key, fresh);
-    fresh.catch(() => sessions.delete(key));
-    return fresh;
-  };
-
-  const machineIds = new WeakMap<GuestSession, ExecResult>();
-  const once = async (req: Request, s: GuestSession): Promise<unknown> => {
-    switch (req.op) {
-      case 'connect':
-        return null;
-      case 'exec': {
-        // /etc/machine-id does not change while a system runs (machine-id(5)), and a
-        // connection lasts one boot at most: read it once per connection.
-        const memo = isMachineIdRead(req.argv) ? machineIds.get(s) : undefined;
-        if (memo) return memo;
-        const r = await s.exec(req.argv, {
-          ...(req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}),
-          ...(req.input !== undefined ? { input: req.input } : {}),
-        });
-        if (isMachineIdRead(req.argv) && r.code === 0 && /^[0-9a-f]{32}\n?$/.test(r.stdout))
-          machineIds.set(s, r);
-        return r;
-      }
-      case 'http':
-        return s.http(req.to, req.request);
-    }
-  };
-  const handle = async (req: Request): Promise<unknown> => {
-    if (req.op === 'connect') {
-      // "Connected" must mean the node answers now: a kept connection is asked first,
-      // and one that does not answer (its link was cut) is replaced by a fresh one.
-      const key = keyOf(req.target);
-      const entry = sessions.get(key);
-      const kept = await entry?.catch(() => undefined);
-      if (kept?.isOpen && !(await kept.ping(Math.min(3000, req.timeoutMs)))) {
-        kept.close();
-        if (sessions.get(key) === entry) sessions.delete(key);
-      }
-    }
-    const s = await session(req.target, req.op === 'connect' ? req.timeoutMs : undefined);
-    try {
-      return await once(req, s);
-    } catch (err) {
-      // A connection that died under the request (the guest rebooted since it was opened:
-      // its new kernel resets the old TCP connection) is opened again, and the request
-      // tried once more. Probes and checks are reads or idempotent writes.
-      if (s.isOpen) throw err;
-      return once(req, await session(req.target));
-    }
-  };
-
-  const server = createServer((socket) => {
-    clients.add(socket);
-    socket.on('close', () => clients.delete(socket));
-    socket.on('error', () => socket.destroy());
-    let buffer = '';
-    socket.on('data', (chunk: Buffer) => {
-      lastActivity = Date.now();
-      buffer += chunk.toString('utf8');
-      let nl;
-      while ((nl = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        let req: Request;
-        try {
-          req = JSON.parse(line) as Request;
-        } catch {
-          socket.destroy();
-          return;
-        }
-        void handle(req).then(
-          (result) => send(socket, { id: req.id, ok: true, result }),
-          (err: unknown) =>
-            send(socket, {
-              id: req.id,
-              ok: false,
-              error: {
-                message: describeError(err),
-                ...(err instanceof NodeError ? { node: err.node, step: err.step } : {}),
-                ...(err instanceof HostKeyMismatchError ? { mismatch: true } : {}),
-              },
-            }),
-        );
-      }
-    });
-  });
-  const send = (socket: Socket, reply: Reply) => {
-    lastActivity = Date.now();
-    if (!socket.destroyed) socket.write(`${JSON.stringify(reply)}\n`);
-  };
-
-  await rm(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, resolve);
-  });
-  await chmod(socketPath, 0o600);
-  await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600 });
-
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      clearInterval(watch);
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    const watch = setInterval(() => {
-      const idle = clients.size === 0 && Date.now() - lastActivity > idleMs;
-      if (idle || !existsSync(socketPath)) stop();
-    }, 1000);
-  });
-  server.close();
-  for (const c of clients) c.destroy();
-  for (const s of sessions.values()) void s.then((x) => x.close()).catch(() => {});
-  // Only our own files: another agent may have taken the path over meanwhile.
-  if (readPid(pidFile) === process.pid) {
-    await rm(socketPath, { force: true });
-    await rm(pidFile, { force: true });
-  }
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const n = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------- client
@@ -353,12 +151,14 @@ export class AgentClient {
     };
   }
 
+  /** Ends this connection; the agent keeps running. */
   close(): void {
     this.socket.end();
   }
 }
 
-function remoteError(e: { message: string; node?: string; step?: string; mismatch?: boolean }): Error {
+/** The agent's report of a failure, as an error of this process. */
+function remoteError(e: WireError): Error {
   if (e.node && e.step) {
     const prefix = `${e.node}: ${e.step}: `;
     return new NodeError(
@@ -370,6 +170,7 @@ function remoteError(e: { message: string; node?: string; step?: string; mismatc
   return new LabError(e.mismatch ? `${e.message} (refused by the connection agent)` : e.message);
 }
 
+/** A connection to the agent's socket; undefined when nothing listens there. */
 function dial(socketPath: string): Promise<Socket | undefined> {
   return new Promise((resolve) => {
     if (!existsSync(socketPath)) return resolve(undefined);
@@ -386,14 +187,14 @@ function dial(socketPath: string): Promise<Socket | undefined> {
 function startAgent(socketPath: string): void {
   const cli = fileURLToPath(new URL('../../cmd/lab.js', import.meta.url));
   const idle = process.env.LAB_AGENT_IDLE_S ?? '600';
-  const child = execa(process.execPath, [...process.execArgv, cli, '__agent', socketPath, idle], {
+  // Not awaited: a detached child is unref'd by spawnProgram, and its end is of no interest.
+  void spawnProgram(process.execPath, [...process.execArgv, cli, '__agent', socketPath, idle], {
     detached: true,
-    stdio: 'ignore',
-    cleanup: false,
-    reject: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    track: false,
   });
-  child.unref();
-  child.catch(() => {});
 }
 
 /**

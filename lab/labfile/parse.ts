@@ -374,7 +374,10 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
-/** Labfile text -> validated shape (cross-field rules are in rules.ts). Pure. */
+/**
+ * Labfile text -> validated shape. Pure. The cross-field rules (duplicates, CIDR membership,
+ * templates, ...) are checked after, by resolveLab in ../plan/resolve.ts and its steps.
+ */
 export function parseLabfileShape(text: string, file: string): ParseResult<Labfile> {
   const parsed = parseYaml(text, file);
   if (!parsed.ok) return parsed;

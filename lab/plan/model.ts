@@ -37,6 +37,12 @@ export interface NetworkSpec {
   forward: 'none' | 'nat';
 }
 
+/**
+ * One node as the Labfile wants it, every default filled in and its identity derived.
+ * (The node family: NodeSpec wanted, DesiredNode rendered, ObservedNode found in libvirt,
+ * NodePlan the difference, NodeResult what `up` did, NodeRecord the state file's entry,
+ * NodeHealth one probe's answers, NodeStatus what `status` reports, NodeView the live screen's row.)
+ */
 export interface NodeSpec {
   name: string;
   /** libvirt domain name: `<lab>-<node>`. */

@@ -1,6 +1,10 @@
-import type { LabSpec, NodeSpec } from './model.js';
+import type { DesiredNode } from '../render/node.js';
+import type { LabSpec } from './model.js';
 
-/** What exists of one node, as observed by the shell. */
+/** What planning reads of a desired node: its identity and shape, its config hash, its accelerator. */
+export type PlannedNode = Pick<DesiredNode, 'spec' | 'configHash' | 'type'>;
+
+/** What exists of one node in libvirt and on disk, as observed by the shell. */
 export interface ObservedNode {
   /** Domain state, or 'missing' when no domain of that name exists. */
   state: string;
@@ -18,17 +22,11 @@ export interface ObservedNode {
   seedExists: boolean;
 }
 
-/** What the node should be: its rendered provisioning hash and accelerator. */
-export interface DesiredNode {
-  spec: NodeSpec;
-  configHash: string;
-  type: 'kvm' | 'qemu';
-}
-
 export type Action =
   /** Stop and delete the domain and disk: a first-boot config changed (Ignition, cloud-init instance). */
   'replace' | 'create-disk' | 'write-seed' | 'define' | 'start';
 
+/** The mutating actions that take one node from what exists to what is desired. */
 export interface NodePlan {
   node: string;
   /** Mutating actions in order; empty when the node is already as desired. */
@@ -50,7 +48,7 @@ export interface LabPlan {
  */
 export function planLab(
   lab: LabSpec,
-  desired: DesiredNode[],
+  desired: readonly PlannedNode[],
   observed: Map<string, ObservedNode>,
   network?: { exists: boolean; active: boolean },
 ): LabPlan {

@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { HostError } from '../errors.js';
 import type { DomainType } from '../render/types.js';
-import { cacheRoot, writeAtomic } from '../state.js';
-import { run } from './exec.js';
+import { cacheRoot, writeAtomic } from '../store/lab-dir.js';
+import { run } from '../runtime/exec.js';
 import type { Virsh } from './virsh.js';
 
 /**

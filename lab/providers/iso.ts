@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rename, rm, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError } from '../errors.js';
-import { run } from './exec.js';
+import { run } from '../runtime/exec.js';
 
 let isoTool: 'xorriso' | 'genisoimage' | undefined;
 

@@ -1,7 +1,7 @@
 import { chmod, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError } from '../errors.js';
-import { CommandError, run } from './exec.js';
+import { CommandError, run } from '../runtime/exec.js';
 
 /** An image that failed a check (digest, signature, format): it is deleted, never used. */
 export class ImageRefusedError extends HostError {}

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HostError, LabError } from '../errors.js';
 import { templatesDir } from '../templates/load.js';
-import { CommandError, run } from './exec.js';
+import { CommandError, run } from '../runtime/exec.js';
 
 /**
  * Primary-key fingerprints of the keys in vm-templates/keys/ (their SOURCE says where each

@@ -3,9 +3,9 @@ import { writeFile, rm, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { HostError } from '../errors.js';
-import { realClock, type Clock } from '../guest/wait.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import { LAB_XMLNS } from '../render/types.js';
-import { CommandError, run, type RunResult } from './exec.js';
+import { CommandError, run, type RunResult } from '../runtime/exec.js';
 
 export type DomainState =
   | 'running'

@@ -6,38 +6,34 @@
 //   no-op     lab up again (5 times), and 3 times with LAB_AGENT=0 (no connection agent)
 //   status    lab status --json, with and without the agent;  help  lab --help
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkLabfileText } from '../../lab/load.js';
-import { LabDir } from '../../lab/state.js';
+import { imageLocation } from '../../lab/providers/images.js';
+import { writeSeedIso } from '../../lab/providers/iso.js';
+import { createOverlay } from '../../lab/providers/qemu-img.js';
+import { Virsh } from '../../lab/providers/virsh.js';
+import { renderNode } from '../../lab/render/node.js';
+import { LabDir } from '../../lab/store/lab-dir.js';
+import { bridgeLabfile } from '../support/e2e-labfile.js';
+import { specFrom } from '../support/lab-spec.js';
 
 const LAB = path.join(import.meta.dirname, '../../dist/cmd/lab.js');
 const URI = process.env.LIBVIRT_DEFAULT_URI!;
 const NAME = 'bench';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-bench-'));
 const file = path.join(dir, 'Labfile.yaml');
-writeFileSync(
-  file,
-  `name: ${NAME}
-template: debian-12-lab
-network: { mode: bridge, bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}, cidr: 10.77.0.0/24, gateway: 10.77.0.1 }
-defaults: { memory: 768MiB, disk: 4GiB }
-services: [etcd, docker]
-nodes:
-  - { name: b1, ip: 10.77.0.61 }
-  - { name: b2, ip: 10.77.0.62 }
-  - { name: b3, ip: 10.77.0.63 }
-`,
-);
-const spec = checkLabfileText(readFileSync(file, 'utf8'), file);
-if (!spec.ok) throw new Error('bench Labfile invalid');
-const labSpec = spec.lab;
+const text = bridgeLabfile({
+  name: NAME,
+  services: '[etcd, docker]',
+  nodes: ['b1', 'b2', 'b3'].map((n, i) => `  - { name: ${n}, ip: 10.77.0.6${i + 1} }\n`).join(''),
+});
+writeFileSync(file, text);
+const labSpec = specFrom(text, file);
 const nodes = labSpec.nodes;
 const labDir = new LabDir(NAME);
 
 const sec = (ms: number) => +(ms / 1000).toFixed(1);
-const virsh = (...args: string[]) => execa('virsh', ['-q', '-c', URI, ...args], { stdin: 'ignore' });
 const lab = async (...args: string[]) => labWith({}, ...args);
 const labWith = async (env: Record<string, string>, ...args: string[]) => {
   const t0 = performance.now();
@@ -103,50 +99,24 @@ async function finalChecks(): Promise<void> {
 }
 
 async function baseline(): Promise<{ prepMs: number; bootMs: number }> {
-  // Keys and files exactly as lab would make them, rendered by `lab render`.
+  // Keys, files and domains exactly as lab would make them (its own render and providers),
+  // without lab's pipeline: what a person scripting libvirt by hand would run.
   await labDir.ensure();
   const secret = (await labDir.secret(true))!;
   await labDir.writeAccessFiles(labSpec, secret);
-  const out = path.join(dir, 'render');
-  await lab('render', '-f', file, '--out', out, '--accel', 'tcg');
+  const virsh = new Virsh(URI);
   const t0 = performance.now();
   for (const n of nodes) {
-    const xml = readFileSync(path.join(out, n.name, 'domain.xml'), 'utf8');
-    const disk = /<source file="([^"]+\.qcow2)"/.exec(xml)![1]!;
-    const seed = /<source file="([^"]+\.iso)"/.exec(xml)![1]!;
-    const base = /<kernel>([^<]+)<\/kernel>/.exec(xml)![1]!.replace(/vmlinuz$/, 'disk.qcow2');
-    mkdirSync(path.dirname(disk), { recursive: true });
-    mkdirSync(path.join(labDir.root, 'console'), { recursive: true });
-    await execa('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-F',
-      'qcow2',
-      '-b',
-      base,
-      disk,
-      String(n.diskBytes),
-    ]);
-    const files = readdirSync(path.join(out, n.name)).filter((f) => f !== 'domain.xml');
-    await execa('xorriso', [
-      '-as',
-      'mkisofs',
-      '-quiet',
-      '-V',
-      'cidata',
-      '-J',
-      '-r',
-      '-o',
-      seed,
-      ...files.map((f) => path.join(out, n.name, f)),
-    ]);
-    await virsh('define', path.join(out, n.name, 'domain.xml'));
+    const image = imageLocation(n.template);
+    const d = renderNode({ lab: labSpec, node: n, paths: labDir.nodePaths(n, image), secret, type: 'qemu' });
+    mkdirSync(path.dirname(d.paths.console), { recursive: true });
+    await createOverlay(image.disk, image.format, d.paths.disk, n.diskBytes);
+    await writeSeedIso(d.paths.seed!, d.bundle.volumeLabel ?? 'cidata', d.bundle.files);
+    await virsh.define(d.xml);
   }
   const prepMs = performance.now() - t0;
   const t1 = performance.now();
-  for (const n of nodes) await virsh('start', n.domain);
+  for (const n of nodes) await virsh.start(n.domain);
   const pending = new Set(nodes.map((n) => n.name));
   let wait = 500;
   while (pending.size > 0) {
@@ -159,8 +129,8 @@ async function baseline(): Promise<{ prepMs: number; bootMs: number }> {
   await finalChecks();
   const bootMs = performance.now() - t1;
   for (const n of nodes) {
-    await virsh('destroy', n.domain);
-    await virsh('undefine', n.domain);
+    await virsh.destroy(n.domain);
+    await virsh.undefine(n.domain);
   }
   await labDir.remove();
   return { prepMs, bootMs };

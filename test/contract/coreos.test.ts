@@ -7,9 +7,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { nodeKeys } from '../../lab/apply/context.js';
+import { nodeKeys } from '../../lab/render/node.js';
 import { COREOS_CLOUDINIT_KEYS } from '../../lab/labfile/coreos-cloudinit-keys.js';
-import { checkLabfileText } from '../../lab/load.js';
+import { labSpec } from '../support/lab-spec.js';
 import { renderIgnition } from '../../lab/render/ignition.js';
 
 const golden = path.join(import.meta.dirname, '../golden');
@@ -47,15 +47,15 @@ describe('Ignition configs pass the official JSON Schema of their spec version',
   });
 
   it.each(['3.3.0', '3.4.0', '3.5.0', '3.6.0'])('a Flatcar node rendered as spec %s', (version) => {
-    const r = checkLabfileText(
-      'name: v\ntemplate: flatcar-stable\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\n' +
-        "services: [etcd, docker]\nnodes:\n  - { name: a, ip: 10.9.0.2, files: [{ path: /x, content: 'y', owner: core }] }\n",
-      'L',
-    );
-    if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
-    const node = r.lab.nodes[0]!;
+    const lab = labSpec({
+      name: 'v',
+      template: 'flatcar-stable',
+      extra: 'services: [etcd, docker]\n',
+      nodes: "  - { name: a, ip: 10.9.0.2, files: [{ path: /x, content: 'y', owner: core }] }\n",
+    });
+    const node = lab.nodes[0]!;
     const input = {
-      lab: r.lab,
+      lab,
       node: {
         ...node,
         template: {
@@ -63,7 +63,7 @@ describe('Ignition configs pass the official JSON Schema of their spec version',
           provisioning: { ...node.template.provisioning, ignitionVersion: version },
         },
       },
-      keys: nodeKeys(r.lab, node, Buffer.alloc(32, 2)),
+      keys: nodeKeys(lab, node, Buffer.alloc(32, 2)),
     };
     const config = JSON.parse(renderIgnition(input).files['config.ign']!) as {
       ignition: { version: string };

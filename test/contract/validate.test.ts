@@ -7,7 +7,7 @@ import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, test } from 'vitest';
-import { checkLabfileText } from '../../lab/load.js';
+import { labSpec } from '../support/lab-spec.js';
 import { renderDomainXml } from '../../lab/render/domain-xml.js';
 
 const golden = path.join(import.meta.dirname, '../golden');
@@ -59,16 +59,9 @@ function renderExtra(
   name: string,
   paths: Parameters<typeof renderDomainXml>[0]['paths'],
 ) {
-  const r = checkLabfileText(
-    `name: x\ntemplate: ${template}\nnetwork: ${net}\nnodes:\n  - { name: n1, ip: 10.7.0.2 }\n`,
-    'L',
-  );
-  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
+  const lab = labSpec({ name: 'x', template, network: net, nodes: '  - { name: n1, ip: 10.7.0.2 }\n' });
   const file = path.join(scratch, name);
-  writeFileSync(
-    file,
-    renderDomainXml({ lab: r.lab, node: r.lab.nodes[0]!, paths, type: 'qemu', configHash: 'h' }),
-  );
+  writeFileSync(file, renderDomainXml({ lab, node: lab.nodes[0]!, paths, type: 'qemu', configHash: 'h' }));
   return file;
 }
 const extras = [

@@ -14,24 +14,20 @@ import {
   writeLabfile,
   type StatusJson,
 } from './helpers.js';
+import { bridgeLabfile } from '../support/e2e-labfile.js';
 
 const NAME = 'e2e3';
-const file = writeLabfile(`name: ${NAME}
-template: debian-12-lab
-network:
-  mode: bridge
-  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
-  cidr: 10.77.0.0/24
-  gateway: 10.77.0.1
-defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
-services: [etcd, docker]
-nodes:
-  - { name: coreos1, ip: 10.77.0.52 }
+const file = writeLabfile(
+  bridgeLabfile({
+    name: NAME,
+    services: '[etcd, docker]',
+    nodes: `  - { name: coreos1, ip: 10.77.0.52 }
   - { name: coreos2, ip: 10.77.0.53 }
   - name: coreos3
     ip: 10.77.0.54
     files: [{ path: /etc/motd, content: "welcome\\n", mode: "0644" }]
-# The walkthrough's fleet units, scheduled by lab (the image has no fleet), on the
+`,
+    tail: `# The walkthrough's fleet units, scheduled by lab (the image has no fleet), on the
 # busybox image lab imports on every node (no registry).
 units:
   - name: hello.service
@@ -60,7 +56,9 @@ units:
 
       [X-Fleet]
       X-Conflicts=apache.*.service
-`);
+`,
+  }),
+);
 
 interface UnitRow {
   unit: string;

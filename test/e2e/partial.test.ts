@@ -14,23 +14,17 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventory, lab, mutatingCalls, virsh, writeLabfile, type LabRun } from './helpers.js';
+import { bridgeLabfile } from '../support/e2e-labfile.js';
 
 const NAME = 'e2epart';
 const P1 = `${NAME}-p1`;
 const P2 = `${NAME}-p2`;
-const labfile = (p2Extra = '') => `name: ${NAME}
-template: debian-12-lab
-network:
-  mode: bridge
-  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
-  cidr: 10.77.0.0/24
-  gateway: 10.77.0.1
-defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
-services: [docker]
-nodes:
-  - { name: p1, ip: 10.77.0.71 }
-  - { name: p2, ip: 10.77.0.72${p2Extra} }
-`;
+const labfile = (p2Extra = '') =>
+  bridgeLabfile({
+    name: NAME,
+    services: '[docker]',
+    nodes: `  - { name: p1, ip: 10.77.0.71 }\n  - { name: p2, ip: 10.77.0.72${p2Extra} }\n`,
+  });
 const file = writeLabfile(labfile());
 const stateFile = path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME, 'private', 'state.json');
 

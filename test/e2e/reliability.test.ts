@@ -29,23 +29,15 @@ import {
   type LabRun,
   type StatusJson,
 } from './helpers.js';
+import { bridgeLabfile } from '../support/e2e-labfile.js';
 
 const NAME = 'e2erel';
 const NODE = 'r1';
 const IP = '10.77.0.61';
 const DOMAIN = `${NAME}-${NODE}`;
-const file = writeLabfile(`name: ${NAME}
-template: debian-12-lab
-network:
-  mode: bridge
-  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
-  cidr: 10.77.0.0/24
-  gateway: 10.77.0.1
-defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
-services: [etcd, docker]
-nodes:
-  - { name: ${NODE}, ip: ${IP} }
-`);
+const file = writeLabfile(
+  bridgeLabfile({ name: NAME, services: '[etcd, docker]', nodes: `  - { name: ${NODE}, ip: ${IP} }\n` }),
+);
 const stateRoot = process.env.LAB_STATE_DIR ?? '/var/lib/lab';
 const labDir = path.join(stateRoot, NAME);
 const priv = path.join(labDir, 'private');

@@ -3,12 +3,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nodeKeys } from '../../lab/apply/context.js';
-import { checkLabfileText } from '../../lab/load.js';
-import { canonicalJson, sha256 } from '../../lab/plan/resolve.js';
-import { renderDomainXml } from '../../lab/render/domain-xml.js';
+import { renderNode } from '../../lab/render/node.js';
+import { checkLabfileText } from '../../lab/spec/load.js';
 import { renderNetworkXml } from '../../lab/render/network-xml.js';
-import { renderProvisioning } from '../../lab/render/provisioning.js';
 
 /** A fixed secret: goldens are reproducible (never use it for a real lab). */
 export const TEST_SECRET = Buffer.alloc(32, 1);
@@ -21,23 +18,23 @@ export function renderCase(name: string) {
   const lab = r.lab;
   const out: Record<string, string> = {};
   for (const node of lab.nodes) {
-    const bundle = renderProvisioning({ lab, node, keys: nodeKeys(lab, node, TEST_SECRET) });
-    const configHash = sha256(canonicalJson(bundle.files));
     const dir = `/var/lib/lab/${lab.name}`;
     const image = `/var/cache/lab/images/${node.template.name}`;
     const paths = {
       disk: `${dir}/disks/${node.name}.qcow2`,
       console: `${dir}/console/${node.name}.log`,
-      ...(bundle.delivery === 'fwcfg'
+      ...(node.template.provisioning.delivery === 'fwcfg'
         ? { fwcfg: `${dir}/disks/${node.name}.ign` }
         : { seed: `${dir}/disks/${node.name}-seed.iso` }),
       ...('kernel' in node.template.boot
         ? { kernel: `${image}/vmlinuz`, initrd: `${image}/initrd.img` }
         : {}),
     };
-    out[`${node.name}/domain-qemu.xml`] = renderDomainXml({ lab, node, paths, type: 'qemu', configHash });
-    out[`${node.name}/domain-kvm.xml`] = renderDomainXml({ lab, node, paths, type: 'kvm', configHash });
-    for (const [f, content] of Object.entries(bundle.files)) out[`${node.name}/${f}`] = content;
+    const qemu = renderNode({ lab, node, paths, secret: TEST_SECRET, type: 'qemu' });
+    const kvm = renderNode({ lab, node, paths, secret: TEST_SECRET, type: 'kvm' });
+    out[`${node.name}/domain-qemu.xml`] = qemu.xml;
+    out[`${node.name}/domain-kvm.xml`] = kvm.xml;
+    for (const [f, content] of Object.entries(qemu.bundle.files)) out[`${node.name}/${f}`] = content;
   }
   if (lab.network.mode === 'managed') out['network.xml'] = renderNetworkXml(lab);
   return { lab, out };

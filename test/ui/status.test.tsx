@@ -9,7 +9,7 @@ const previousForceColor = vi.hoisted(() => {
 });
 
 import { cleanup, render } from 'ink-testing-library';
-import type { NodeView } from '../../lab/ui/model.js';
+import type { NodeView } from '../../lab/apply/status-snapshot.js';
 import {
   COLUMNS,
   DROP_ORDER,
@@ -36,7 +36,7 @@ import {
   unreachable,
 } from './fixtures/snapshots.js';
 import { FakeSource } from './fixtures/source.js';
-import type { StatusSnapshot } from '../../lab/ui/model.js';
+import type { StatusSnapshot } from '../../lab/apply/status-snapshot.js';
 
 afterAll(() => {
   if (previousForceColor === undefined) delete process.env.FORCE_COLOR;

@@ -1,4 +1,4 @@
-import type { Exec, ExecResult } from './index.js';
+import type { Exec, ExecResult } from './exec.js';
 
 export interface DockerHealth {
   /** `absent`: no docker binary; `down`: the daemon does not answer. */

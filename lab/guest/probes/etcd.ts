@@ -1,5 +1,5 @@
 import { LabError } from '../../errors.js';
-import type { Exec, ExecResult } from './index.js';
+import type { Exec, ExecResult } from './exec.js';
 
 /** The local member's client URL: every node runs etcd on its own loopback. */
 export const ETCD_ENDPOINT = 'http://127.0.0.1:2379';

@@ -1,4 +1,4 @@
-import type { Exec, ExecResult } from './index.js';
+import type { Exec, ExecResult } from './exec.js';
 
 /** A row of `fleetctl list-machines`. */
 export interface FleetMachine {

@@ -4,27 +4,14 @@ import { probeEtcd, type EtcdHealth } from './etcd.js';
 import { probeFleet, type FleetHealth } from './fleet.js';
 import { probeMachineId } from './machine-id.js';
 
-/** What a probe needs from a guest: run argv, get output and exit code. GuestSession is one; tests pass fakes. */
-export interface Exec {
-  /** `input` is written to the command's stdin, then EOF. */
-  exec(argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<ExecResult>;
-  /**
-   * An HTTP request to a guest service through the SSH connection (GuestSession has it):
-   * probes prefer it, as it starts no process in the guest, and fall back to commands.
-   */
-  http?(
-    to: { port: number } | { socket: string },
-    request: { method: string; path: string; body?: string; timeoutMs?: number },
-  ): Promise<{ status: number; body: string }>;
-}
+import type { Exec } from './exec.js';
 
-export interface ExecResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+export type { Exec, ExecResult } from './exec.js';
 
-/** One look at one node. `fleet` is always probed: `absent` says the image has no fleetctl. */
+/**
+ * One probe's answers about one node's services (what `lab status` wraps in NodeStatus).
+ * `fleet` is always probed: `absent` says the image has no fleetctl.
+ */
 export interface NodeHealth {
   machineId?: string;
   etcd?: EtcdHealth;

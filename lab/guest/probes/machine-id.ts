@@ -1,5 +1,5 @@
 import { LabError } from '../../errors.js';
-import type { Exec } from './index.js';
+import type { Exec } from './exec.js';
 
 /** The id in `/etc/machine-id`: 32 lowercase hex digits. Throws on anything else. Pure. */
 export function parseMachineId(stdout: string): string {

@@ -5,7 +5,7 @@
 import { Box, Text, useApp, useInput, useStdout, type Key } from 'ink';
 import { useCallback, useEffect, useLayoutEffect, useReducer, useRef, useState } from 'react';
 import { describeError } from '../../errors.js';
-import type { NodeDetails, StatusSnapshot, StatusSource } from '../model.js';
+import type { NodeDetails, StatusSnapshot, StatusSource } from '../../apply/status-snapshot.js';
 import {
   cutSegments,
   duplicateWarning,

@@ -3,7 +3,7 @@
  * Pure: the component only maps tones to colors and lays the segments out.
  */
 import type { NodeStatus } from '../../apply/status.js';
-import type { NodeView, StatusSnapshot } from '../model.js';
+import type { NodeView, StatusSnapshot } from '../../apply/status-snapshot.js';
 
 export type ColumnKey =
   'node' | 'state' | 'ip' | 'machineId' | 'etcd' | 'docker' | 'fleet' | 'load' | 'mem' | 'age';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { convergeUnits } from '../../../lab/apply/units.js';
 import type { GuestLink } from '../../../lab/guest/agent.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { checkLabfileText } from '../../../lab/spec/load.js';
 
 /** A guest that keeps unit files and their states, driven by the argv lab sends. */
 function fakeGuest(node: string) {

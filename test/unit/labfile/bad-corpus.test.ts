@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkLabfileText } from '../../../lab/load.js';
+import { checkLabfileText } from '../../../lab/spec/load.js';
 import { parseTemplate } from '../../../lab/templates/parse.js';
 
 const dir = path.join(import.meta.dirname, '../../fixtures/bad');

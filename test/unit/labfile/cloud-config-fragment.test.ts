@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkCloudConfigFragment, mergeCloudConfig } from '../../../lab/labfile/cloud-config-fragment.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { checkLabfileText } from '../../../lab/spec/load.js';
 
 describe('checkCloudConfigFragment', () => {
   const fragment = {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { isScalar, parseDocument, stringify, visit } from 'yaml';
 import { formatIssue } from '../../../lab/errors.js';
 import { parseLabfileShape } from '../../../lab/labfile/parse.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { checkLabfileText } from '../../../lab/spec/load.js';
 import { parseTemplate } from '../../../lab/templates/parse.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611);

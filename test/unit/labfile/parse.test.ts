@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue } from '../../../lab/errors.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { checkLabfileText } from '../../../lab/spec/load.js';
 import { parseSize } from '../../../lab/labfile/schema.js';
 
 const root = path.join(import.meta.dirname, '../../..');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { checkLabfileText } from '../../../lab/load.js';
+import { checkLabfileText } from '../../../lab/spec/load.js';
 import type { LabSpec } from '../../../lab/plan/model.js';
-import { isNoop, planLab, type DesiredNode, type ObservedNode } from '../../../lab/plan/plan.js';
+import { isNoop, planLab, type PlannedNode, type ObservedNode } from '../../../lab/plan/plan.js';
 
 function lab(): LabSpec {
   const r = checkLabfileText(
@@ -18,7 +18,7 @@ nodes:
   return r.lab;
 }
 
-const desired = (l: LabSpec): DesiredNode[] =>
+const desired = (l: LabSpec): PlannedNode[] =>
   l.nodes.map((spec) => ({ spec, configHash: `hash-${spec.name}`, type: 'qemu' }));
 const healthy = (l: LabSpec): Map<string, ObservedNode> =>
   new Map(

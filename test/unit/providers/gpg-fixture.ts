@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { run } from '../../../lab/providers/exec.js';
+import { run } from '../../../lab/runtime/exec.js';
 
 /** Fails (never skips) the calling test file when gpg or gpgv is missing. */
 export async function requireGpg(): Promise<void> {

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabError } from '../../../lab/errors.js';
 import { downloadImage } from '../../../lab/providers/images.js';
-import { run } from '../../../lab/providers/exec.js';
+import { run } from '../../../lab/runtime/exec.js';
 import {
   imageTemplate,
   listTree,

@@ -5,8 +5,9 @@ import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadImage, quarantineDir } from '../../../lab/providers/images.js';
-import { observeCommands, run } from '../../../lab/providers/exec.js';
+import { downloadImage } from '../../../lab/providers/images.js';
+import { quarantineDir } from '../../../lab/providers/images/quarantine.js';
+import { observeCommands, run } from '../../../lab/runtime/exec.js';
 import {
   createOverlay,
   imageInfo,

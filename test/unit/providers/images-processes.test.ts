@@ -6,8 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadImage, quarantineDir } from '../../../lab/providers/images.js';
-import { run } from '../../../lab/providers/exec.js';
+import { downloadImage } from '../../../lab/providers/images.js';
+import { quarantineDir } from '../../../lab/providers/images/quarantine.js';
+import { run } from '../../../lab/runtime/exec.js';
 import type { Template } from '../../../lab/templates/schema.js';
 import { gpgWorkspace, requireGpg } from './gpg-fixture.js';
 import {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabEvent } from '../../../lab/events.js';
-import { observeCommands } from '../../../lab/providers/exec.js';
+import { observeCommands } from '../../../lab/runtime/exec.js';
 import { downloadImage } from '../../../lab/providers/images.js';
 import { trustedKey, type TrustedKey } from '../../../lab/providers/signature.js';
 import { loadTemplate } from '../../../lab/templates/load.js';

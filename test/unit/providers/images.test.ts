@@ -6,14 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabEvent } from '../../../lab/events.js';
-import {
-  downloadImage,
-  parseContentRange,
-  pickDigest,
-  quarantineDir,
-  redirectRefusal,
-  type DownloadOptions,
-} from '../../../lab/providers/images.js';
+import { downloadImage, type DownloadOptions } from '../../../lab/providers/images.js';
+import { redirectRefusal } from '../../../lab/providers/images/http.js';
+import { quarantineDir } from '../../../lab/providers/images/quarantine.js';
+import { parseContentRange } from '../../../lab/providers/images/resumable-fetch.js';
+import { pickDigest } from '../../../lab/providers/images/verify.js';
 import {
   executables,
   imageTemplate,

@@ -6,20 +6,20 @@ import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nodeKeys } from '../../../lab/apply/context.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { nodeKeys } from '../../../lab/render/node.js';
 import { writeSeedIso } from '../../../lab/providers/iso.js';
 import { renderProvisioning } from '../../../lab/render/provisioning.js';
+import { labSpec } from '../../support/lab-spec.js';
 
 function bundleFor(template: string) {
-  const r = checkLabfileText(
-    `name: iso\ntemplate: ${template}\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\n` +
-      'defaults: { memory: 2GiB }\nservices: [etcd, docker]\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n',
-    'L',
-  );
-  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
-  const node = r.lab.nodes[0]!;
-  return renderProvisioning({ lab: r.lab, node, keys: nodeKeys(r.lab, node, Buffer.alloc(32, 3)) });
+  const lab = labSpec({
+    name: 'iso',
+    template,
+    extra: 'defaults: { memory: 2GiB }\nservices: [etcd, docker]\n',
+    nodes: '  - { name: a, ip: 10.9.0.2 }\n',
+  });
+  const node = lab.nodes[0]!;
+  return renderProvisioning({ lab, node, keys: nodeKeys(lab, node, Buffer.alloc(32, 3)) });
 }
 
 /** Volume id and every file of an ISO, with the content of one, by xorriso. */

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostError } from '../../../lab/errors.js';
-import { run } from '../../../lab/providers/exec.js';
+import { run } from '../../../lab/runtime/exec.js';
 import {
   PINNED_FINGERPRINTS,
   SignatureError,

@@ -5,9 +5,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../../lab/guest/wait.js';
-import { CommandError } from '../../../lab/providers/exec.js';
+import type { Clock } from '../../../lab/runtime/clock.js';
+import { CommandError } from '../../../lab/runtime/exec.js';
 import { Virsh, isLostConnection, type VirshRetry } from '../../../lab/providers/virsh.js';
+import { fakeClock } from '../../support/clock.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'lab-virsh-retry-'));
 const bin = path.join(work, 'bin');
@@ -55,22 +56,6 @@ const DAEMON_DOWN: Reply = {
 };
 const DROPPED: Reply = { code: 1, err: 'error: End of file while reading data: Input/output error\n' };
 const RESET: Reply = { code: 1, err: 'error: Cannot recv data: Connection reset by peer\n' };
-
-/** A clock that never really waits: sleeping advances it and records the pause. */
-function fakeClock(): Clock & { sleeps: number[] } {
-  let t = 0;
-  const sleeps: number[] = [];
-  return {
-    sleeps,
-    now: () => t,
-    sleep: (ms: number, signal?: AbortSignal) => {
-      if (signal?.aborted) return Promise.reject(new Error('aborted'));
-      sleeps.push(ms);
-      t += ms;
-      return Promise.resolve();
-    },
-  };
-}
 
 function virsh(retry: Partial<VirshRetry> = {}, signal?: AbortSignal) {
   const told: string[] = [];

@@ -1,23 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { nodeKeys } from '../../../lab/apply/context.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { nodeKeys } from '../../../lab/render/node.js';
 import type { LabSpec } from '../../../lab/plan/model.js';
 import { renderCloudInit } from '../../../lab/render/cloud-init.js';
+import { BRIDGE_NET, TWO_NODES, labSpec } from '../../support/lab-spec.js';
 
 const secret = Buffer.alloc(32, 1);
-const NET = '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }';
-const TWO = '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n';
-
 /** A resolved lab from Labfile text: `extra` top-level keys, `nodes` list items. */
-function lab(extra = '', nodes = TWO, net = NET): LabSpec {
-  const r = checkLabfileText(
-    `name: r\ntemplate: debian-12-lab\nnetwork: ${net}\n${extra}nodes:\n${nodes}`,
-    'L',
-  );
-  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
-  return r.lab;
-}
+const lab = (extra = '', nodes = TWO_NODES, network = BRIDGE_NET): LabSpec =>
+  labSpec({ extra, nodes, network });
 const render = (l: LabSpec, i = 0) =>
   renderCloudInit({ lab: l, node: l.nodes[i]!, keys: nodeKeys(l, l.nodes[i]!, secret) });
 
@@ -45,7 +36,7 @@ describe('renderCloudInit', () => {
   });
 
   it('lists every etcd node in the static initial-cluster, in node order', () => {
-    const l = lab('', `${TWO}  - { name: c, ip: 10.9.0.4, services: [docker] }\n`);
+    const l = lab('', `${TWO_NODES}  - { name: c, ip: 10.9.0.4, services: [docker] }\n`);
     const env = writtenFile(l, '/etc/default/etcd')!.content;
     expect(env).toContain('ETCD_INITIAL_CLUSTER=a=http://10.9.0.2:2380,b=http://10.9.0.3:2380\n');
     expect(env).toContain('ETCD_LISTEN_CLIENT_URLS=http://10.9.0.2:2379,http://127.0.0.1:2379\n');
@@ -131,9 +122,9 @@ describe('renderCloudInit', () => {
     expect(
       instanceId(lab('', `  - { name: a, ip: 10.9.0.2, files: [{ path: /x, content: y }] }\n`)),
     ).not.toBe(base);
-    expect(instanceId(lab('', `${TWO}  - { name: c, ip: 10.9.0.4 }\n`))).not.toBe(base);
+    expect(instanceId(lab('', `${TWO_NODES}  - { name: c, ip: 10.9.0.4 }\n`))).not.toBe(base);
     expect(
-      instanceId(lab('', TWO, '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24, dns: [10.9.0.1] }')),
+      instanceId(lab('', TWO_NODES, '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24, dns: [10.9.0.1] }')),
     ).not.toBe(base);
   });
 
@@ -148,7 +139,7 @@ describe('renderCloudInit', () => {
     });
     const full = lab(
       '',
-      TWO,
+      TWO_NODES,
       '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24, gateway: 10.9.0.1, dns: [10.9.0.1, 9.9.9.9] }',
     );
     expect(nc(full)).toMatchObject({

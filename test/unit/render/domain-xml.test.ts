@@ -1,17 +1,14 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { checkLabfileText } from '../../../lab/load.js';
 import type { LabSpec, NodeSpec } from '../../../lab/plan/model.js';
 import { parseDomainXml, parseLabMetadata, renderDomainXml } from '../../../lab/render/domain-xml.js';
 import { LAB_XMLNS, type DomainInput, type NodePaths } from '../../../lab/render/types.js';
+import { BRIDGE_NET, labSpec } from '../../support/lab-spec.js';
 
 const NODES = '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n';
 
-function lab(template = 'debian-12-lab', net = '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }'): LabSpec {
-  const r = checkLabfileText(`name: r\ntemplate: ${template}\nnetwork: ${net}\nnodes:\n${NODES}`, 'L');
-  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
-  return r.lab;
-}
+const lab = (template = 'debian-12-lab', network = BRIDGE_NET): LabSpec =>
+  labSpec({ template, network, nodes: NODES });
 const paths: NodePaths = {
   disk: '/d/a.qcow2',
   seed: '/d/a.iso',

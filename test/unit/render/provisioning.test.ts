@@ -1,21 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { nodeKeys } from '../../../lab/apply/context.js';
-import { checkLabfileText } from '../../../lab/load.js';
+import { nodeKeys } from '../../../lab/render/node.js';
 import { renderCloudInit } from '../../../lab/render/cloud-init.js';
 import { renderCoreosCloudinit } from '../../../lab/render/coreos-cloudinit.js';
 import { renderIgnition } from '../../../lab/render/ignition.js';
 import { renderProvisioning, renderers } from '../../../lab/render/provisioning.js';
+import { labSpec } from '../../support/lab-spec.js';
 
 const secret = Buffer.alloc(32, 1);
 
-function labWith(template: string) {
-  const r = checkLabfileText(
-    `name: r\ntemplate: ${template}\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\ndefaults: { memory: 2GiB }\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n`,
-    'L',
-  );
-  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
-  return r.lab;
-}
+const labWith = (template: string) =>
+  labSpec({ template, extra: 'defaults: { memory: 2GiB }\n', nodes: '  - { name: a, ip: 10.9.0.2 }\n' });
 
 describe('renderProvisioning', () => {
   it('has one renderer per dialect', () => {

@@ -16,12 +16,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkLabfileText } from '../../../lab/load.js';
 import type { LabSpec, NodeSpec } from '../../../lab/plan/model.js';
 import { parseDomainXml, parseLabMetadata, renderDomainXml } from '../../../lab/render/domain-xml.js';
 import { networkOwnedBy, renderNetworkXml } from '../../../lab/render/network-xml.js';
 import type { DomainInput, DomainType } from '../../../lab/render/types.js';
 import { XmlCharError, escapeXml, findNonXmlChar, stripNonXmlChars } from '../../../lab/render/xml.js';
+import { BRIDGE_NET, MANAGED_NET, labSpec } from '../../support/lab-spec.js';
 
 const SEED = Number(process.env.LAB_FUZZ_SEED ?? 20_070_007);
 const RUNS = Number(process.env.LAB_FUZZ_RUNS ?? 300);
@@ -91,14 +91,7 @@ const xmlText = anyText.map(stripNonXmlChars);
 // ---------------------------------------------------------------------------------------
 // Domain XML
 
-const BRIDGE_NET = '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }';
-const MANAGED_NET = '{ mode: managed, cidr: 10.9.0.0/24 }';
-function baseLab(net: string): LabSpec {
-  const text = `name: r\ntemplate: debian-12-lab\nnetwork: ${net}\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n`;
-  const r = checkLabfileText(text, 'L');
-  if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '));
-  return r.lab;
-}
+const baseLab = (network: string): LabSpec => labSpec({ network, nodes: '  - { name: a, ip: 10.9.0.2 }\n' });
 const BASE = { bridge: baseLab(BRIDGE_NET), managed: baseLab(MANAGED_NET) };
 
 /** Every string a domain's XML carries that a Labfile, template, host or state dir decides. */

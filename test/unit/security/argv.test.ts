@@ -259,21 +259,16 @@ describe('S9 gate: no shell, no command strings (lab/ and cmd/)', () => {
     const files = [...sources('lab'), ...sources('cmd')];
     // Not vacuous: the gate read the files that do start programs.
     expect(files.length).toBeGreaterThan(50);
-    for (const must of [
-      'lab/providers/exec.ts',
-      'lab/providers/virsh.ts',
-      'lab/guest/agent.ts',
-      'cmd/lab.ts',
-    ])
+    for (const must of ['lab/runtime/exec.ts', 'lab/providers/virsh.ts', 'lab/guest/agent.ts', 'cmd/lab.ts'])
       expect(files).toContain(must);
     expect(files.some((f) => f.endsWith('.tsx'))).toBe(true);
     const found = files.flatMap((f) => scanSource(f, readFileSync(path.join(ROOT, f), 'utf8')));
     expect(found).toEqual([]);
     // …and lab's own runner is what the gate looks at: planted into exec.ts, it fires.
-    const execTs = readFileSync(path.join(ROOT, 'lab/providers/exec.ts'), 'utf8');
+    const execTs = readFileSync(path.join(ROOT, 'lab/runtime/exec.ts'), 'utf8');
     const broken = execTs.replace('reject: false,', 'reject: false,\n    shell: true,');
     expect(broken).not.toBe(execTs);
-    expect(scanSource('lab/providers/exec.ts', broken).map((f) => f.rule)).toEqual(['shell option']);
+    expect(scanSource('lab/runtime/exec.ts', broken).map((f) => f.rule)).toEqual(['shell option']);
   });
 });
 

@@ -1,0 +1,103 @@
+/**
+ * The lab's state file across one `lab up`: opened from the plan before any node is
+ * touched, written durably after every step of every node (converge-node.ts), closed with
+ * each node's outcome.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { LabPlan } from '../plan/plan.js';
+import type { DesiredNode } from '../render/node.js';
+import {
+  readState,
+  StateWriter,
+  STATE_VERSION,
+  type LabState,
+  type RecordedStep,
+} from '../store/state-file.js';
+import type { LabContext } from './context.js';
+import type { NodeResult } from './converge-node.js';
+
+/**
+ * The lab's state file for this run: what exists is read from libvirt (the plan); the file
+ * records how far each node got, written durably after every step. A damaged file is
+ * never trusted: the backup, or libvirt, has the truth.
+ */
+export async function openState(
+  ctx: LabContext,
+  plan: LabPlan,
+  desired: DesiredNode[],
+): Promise<StateWriter> {
+  // Temp files of a writer that was killed before its rename.
+  for (const f of await readdir(ctx.dir.private).catch(() => [] as string[]))
+    if (/^state\.json\.\d+\.tmp$/.test(f)) await rm(path.join(ctx.dir.private, f), { force: true });
+  const before = await readState(ctx.dir.stateFile);
+  if (before.source === 'backup')
+    ctx.onEvent({
+      kind: 'log',
+      level: 'warn',
+      message: `${ctx.dir.stateFile} was damaged: using its backup; libvirt's metadata decides what exists`,
+    });
+  const net = ctx.lab.network;
+  const now = new Date().toISOString();
+  const state: LabState = {
+    version: STATE_VERSION,
+    serial: before.state?.serial ?? 0,
+    lab: ctx.lab.name,
+    uri: ctx.virsh.uri,
+    updated: now,
+    network: {
+      mode: net.mode,
+      bridge: net.bridge,
+      ...(net.libvirtName ? { libvirtName: net.libvirtName } : {}),
+      ...(net.mode === 'managed' ? { cidr: net.cidr } : {}),
+    },
+    nodes: Object.fromEntries(
+      desired.map((d) => {
+        const p = plan.nodes.find((n) => n.node === d.spec.name)!;
+        const prev = before.state?.nodes[d.spec.name];
+        const step: RecordedStep = p.actions.length === 0 && prev ? prev.step : 'planned';
+        return [
+          d.spec.name,
+          {
+            domain: d.spec.domain,
+            ip: d.spec.ip,
+            ...(prev?.configHash ? { configHash: prev.configHash } : {}),
+            step,
+            updated: now,
+          },
+        ];
+      }),
+    ),
+  };
+  const writer = new StateWriter(ctx.dir.stateFile, state);
+  await writer.update(() => {});
+  return writer;
+}
+
+/** Each node's outcome, as the last write of the run. */
+export async function recordResults(state: StateWriter, results: NodeResult[]): Promise<void> {
+  await state.update((s) => {
+    for (const r of results) {
+      // A node --no-wait left as it was (no action, not looked at) keeps its step.
+      if (r.waited === false && r.actions.length === 0) continue;
+      s.nodes[r.node] = {
+        ...s.nodes[r.node]!,
+        step: !r.ok ? 'failed' : r.waited === false ? 'started' : 'healthy',
+        ...(r.ok ? {} : { error: r.error ?? 'failed' }),
+        updated: new Date().toISOString(),
+      };
+    }
+  });
+}
+
+/**
+ * Nodes an `up --no-wait` started that no run has waited for since: this run's first
+ * look at them is their boot's (their units placed anew, the container check run).
+ */
+export function unwaitedNodes(plan: LabPlan, state: StateWriter): Set<string> {
+  return new Set(
+    plan.nodes
+      .filter((p) => p.actions.length === 0 && state.current.nodes[p.node]?.step === 'started')
+      .map((p) => p.node),
+  );
+}

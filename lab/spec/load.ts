@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { LabfileError, type Issue } from '../errors.js';
+import { parseLabfileShape } from '../labfile/parse.js';
+import type { Labfile } from '../labfile/schema.js';
+import type { LabSpec } from '../plan/model.js';
+import { resolveLab } from '../plan/resolve.js';
+import { labfileTemplateRefProblem, loadTemplate } from '../templates/load.js';
+
+export interface LoadedLab {
+  file: string;
+  dir: string;
+  labfile: Labfile;
+  lab: LabSpec;
+}
+
+/** Default Labfile names looked for in the current folder. */
+export const LABFILE_NAMES = ['Labfile.yaml', 'Labfile.yml', 'Labfile'];
+
+/** Reads, validates and resolves a Labfile; throws LabfileError with every issue. */
+export function loadLab(file: string): LoadedLab {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LabfileError([
+      {
+        file,
+        line: 0,
+        col: 0,
+        message: code === 'ENOENT' ? 'no such file' : `cannot read: ${code ?? String(err)}`,
+      },
+    ]);
+  }
+  const r = checkLabfileText(text, file);
+  if (!r.ok) throw new LabfileError(r.issues);
+  return { file, dir: path.dirname(path.resolve(file)), labfile: r.labfile, lab: r.lab };
+}
+
+/** Parses, validates and resolves Labfile text; templates are looked up beside `file`. */
+export function checkLabfileText(
+  text: string,
+  file: string,
+): { ok: true; labfile: Labfile; lab: LabSpec } | { ok: false; issues: Issue[] } {
+  const shape = parseLabfileShape(text, file);
+  if (!shape.ok) return shape;
+  const dir = path.dirname(path.resolve(file));
+  const resolved = resolveLab(shape.value, shape.source, (ref) => {
+    const problem = labfileTemplateRefProblem(ref);
+    if (problem) return { ok: false, message: problem };
+    const r = loadTemplate(ref, dir, { confined: true });
+    if (r.ok) return { ok: true, template: r.value.template };
+    const detail = r.issues?.map((i) => `\n    ${i.file}:${i.line}:${i.col}: ${i.message}`).join('') ?? '';
+    return { ok: false, message: r.message + detail };
+  });
+  if (!resolved.ok) return resolved;
+  return { ok: true, labfile: shape.value, lab: resolved.lab };
+}

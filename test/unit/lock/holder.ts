@@ -1,6 +1,0 @@
-// Takes the lock given as argv[2], says so on stdout, then waits until killed.
-import { acquireLock } from '../../../lab/lock.js';
-
-await acquireLock(process.argv[2]!, 'lab t');
-process.stdout.write('held\n');
-setInterval(() => {}, 60_000);
