@@ -28,6 +28,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 're-create a node from a fresh overlay and seed, same identity: lab reset NODE',
     load: () => import('./commands/reset.js'),
   },
+  checkpoint: {
+    summary: 'save the running lab and bring it back in seconds: save|restore|list|delete NAME',
+    load: () => import('./commands/checkpoint.js'),
+  },
   down: {
     summary: "stop and remove the lab's domains, disks and network (--lab NAME without a Labfile)",
     load: () => import('./commands/down.js'),

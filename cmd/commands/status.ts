@@ -112,5 +112,7 @@ function render(s: LabStatus): string {
   if (c.duplicateMachineIds.length)
     out += `warning: nodes share a machine-id (cloned image?): ${c.duplicateMachineIds.join(', ')}\n`;
   for (const n of s.nodes.filter((x) => x.lastError)) out += `${n.name}: ${n.lastError}\n`;
+  if (s.restored)
+    out += `restored from checkpoint ${s.restored.checkpoint} at ${s.restored.at}${s.restored.nodes ? ` (${s.restored.nodes.join(', ')})` : ''}\n`;
   return out;
 }

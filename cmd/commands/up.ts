@@ -1,4 +1,5 @@
-import { labContext } from '../../lab/apply/context.js';
+import { labContext, type LabContext } from '../../lab/apply/context.js';
+import type { LabSpec } from '../../lab/plan/model.js';
 import { InterruptedError, TerminatedError } from '../../lab/errors.js';
 import { parseDuration, withLabLock } from '../../lab/apply/locking.js';
 import { up, type UpOptions, type UpResult } from '../../lab/apply/up.js';
@@ -50,13 +51,28 @@ export async function converge(
   help: string,
   opts: UpOptions,
 ): Promise<number> {
-  const lockTimeoutMs = lockTimeout(flags.values['lock-timeout'], help);
   const { lab } = loadLab(labfilePath(flags.values.file));
   for (const n of opts.reset ?? [])
     if (!lab.nodes.some((x) => x.name === n))
       throw new UsageError(
         `no node "${n}" in lab ${lab.name} (nodes: ${lab.nodes.map((x) => x.name).join(', ')})`,
       );
+  return operate(lab, flags, help, (ctx) => up(ctx, opts));
+}
+
+/**
+ * A lab operation that ends in a converged lab (up, reset, checkpoint restore): under the
+ * lab's lock, Ctrl-C once stops after the running steps and twice at once, progress as a
+ * live view in a terminal or plain lines, then the outcome (JSON with --json).
+ */
+export async function operate<R extends UpResult>(
+  lab: LabSpec,
+  flags: NonNullable<ReturnType<typeof parseFlags>>,
+  help: string,
+  act: (ctx: LabContext) => Promise<R>,
+  more: (r: R) => string = () => '',
+): Promise<number> {
+  const lockTimeoutMs = lockTimeout(flags.values['lock-timeout'], help);
   printWarnings(lab);
   const controller = new AbortController();
   // First signal: stop starting steps, let running ones end, keep the state. Second: now.
@@ -90,10 +106,10 @@ export async function converge(
     controller.signal,
   );
   const reason = () => controller.signal.reason as InterruptedError;
-  let result: UpResult;
+  let result: R;
   try {
     result = await withLabLock(lab.name, { timeoutMs: lockTimeoutMs, signal: controller.signal }, () =>
-      up(ctx, opts),
+      act(ctx),
     );
   } catch (err) {
     // A step the signal cancelled (virsh capabilities in preflight, the wait for a lock)
@@ -105,7 +121,7 @@ export async function converge(
     await view?.finish();
   }
   if (flags.values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(summary(result));
+  else process.stdout.write(summary(result) + more(result));
   if (controller.signal.aborted) return reason().exitCode;
   return result.ok ? 0 : 1;
 }

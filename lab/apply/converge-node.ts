@@ -16,6 +16,8 @@ import type { NodePlan } from '../plan/plan.js';
 import type { BaseImage } from '../providers/images.js';
 import { writeSeedIso } from '../providers/iso.js';
 import { createOverlay, imageInfo } from '../providers/qemu-img.js';
+import { forgetSnapshots, resume, setGuestTime } from '../providers/snapshots.js';
+import { SNAPSHOT_PREFIX } from '../store/checkpoints.js';
 import type { DesiredNode } from '../render/node.js';
 import { failpoint } from '../runtime/failpoint.js';
 import { pollUntil } from '../runtime/poll.js';
@@ -104,6 +106,7 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
       case 'replace':
         at.step = 'disk';
         emit(run, 'disk', 'start', 'replacing: ' + plan.reasons[plan.actions.indexOf('replace')]);
+        await dropCheckpoints(run);
         await ctx.virsh.destroy(d.spec.domain);
         await rm(d.paths.disk, { force: true });
         await record('planned');
@@ -145,6 +148,21 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
         await record('defined', { configHash: d.configHash });
         emit(run, 'define', 'done');
         break;
+      case 'resume':
+        // Paused by a checkpoint save or restore that did not finish: the guest runs on
+        // where it stopped; its clock is set to the host's (best effort, the guest agent).
+        at.step = 'boot';
+        emit(run, 'boot', 'start', 'resuming a paused domain');
+        await resume(ctx.virsh, d.spec.domain);
+        await setGuestTime(ctx.virsh, d.spec.domain).catch((err: unknown) =>
+          ctx.onEvent({
+            kind: 'log',
+            level: 'warn',
+            message: `${name}: could not set the guest's clock: ${describeError(err)}`,
+          }),
+        );
+        emit(run, 'boot', 'done', 'resumed');
+        break;
       case 'start':
         at.step = 'boot';
         emit(run, 'boot', 'start');
@@ -155,6 +173,22 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
         break;
     }
   }
+}
+
+/**
+ * A node's checkpoints live in its overlay, which a replace deletes: libvirt forgets them
+ * too (else it would offer a revert to data that is gone), and the user is told. The
+ * lab's record of those checkpoints then reads stale (the disk is another file).
+ */
+async function dropCheckpoints(run: NodeRun): Promise<void> {
+  const name = run.desired.spec.name;
+  const dropped = await forgetSnapshots(run.ctx.virsh, run.desired.spec.domain, SNAPSHOT_PREFIX);
+  if (dropped.length)
+    run.ctx.onEvent({
+      kind: 'log',
+      level: 'warn',
+      message: `${name}: checkpoint${dropped.length > 1 ? 's' : ''} ${dropped.map((s) => s.slice(SNAPSHOT_PREFIX.length)).join(', ')} no longer cover${dropped.length > 1 ? '' : 's'} this node: its disk is re-created`,
+    });
 }
 
 /** Waits for SSH, then for the services; leaves the healthy node's link in `run.sessions`. */

@@ -5,6 +5,7 @@ import { mapLimit } from '../runtime/limit.js';
 import { sshTargetFor, type LabContext } from './context.js';
 import { labAgent, openLink } from './links.js';
 import { clusterVerdict, type ClusterVerdict } from './verdict.js';
+import { readCheckpoints } from '../store/checkpoints.js';
 import type { NodeSpec } from '../plan/model.js';
 
 /** One node as `lab status` reports it (`--json`): libvirt's state plus its last probe, or why none. */
@@ -29,6 +30,8 @@ export interface LabStatus {
   uri: string;
   nodes: NodeStatus[];
   cluster: ClusterVerdict;
+  /** The checkpoint the lab was last restored from, and when (absent: never restored). */
+  restored?: { checkpoint: string; at: string; nodes?: string[] };
 }
 
 /** A node known only by its libvirt state: nothing probed. */
@@ -68,7 +71,11 @@ export function nodeStatusFrom(node: NodeSpec, state: string, h: NodeHealth): No
  * cannot pass the probe, as its host key would not be the one the lab pinned.
  */
 export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } = {}): Promise<LabStatus> {
-  const [states, secret] = await Promise.all([ctx.virsh.listDomainStates(), ctx.dir.secret(false)]);
+  const [states, secret, book] = await Promise.all([
+    ctx.virsh.listDomainStates(),
+    ctx.dir.secret(false),
+    readCheckpoints(ctx.dir.private),
+  ]);
   const timeoutMs = opts.probeTimeoutMs ?? 15_000;
   // Through the lab's connection agent when it runs (or can start): no handshake per look.
   const agent = secret ? await labAgent(ctx.dir.private) : undefined;
@@ -94,7 +101,14 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
         link?.close();
       }
     });
-    return { lab: ctx.lab.name, uri: ctx.virsh.uri, nodes, cluster: clusterVerdict(ctx.lab, nodes) };
+    const r = book.restored;
+    return {
+      lab: ctx.lab.name,
+      uri: ctx.virsh.uri,
+      nodes,
+      cluster: clusterVerdict(ctx.lab, nodes),
+      ...(r ? { restored: { checkpoint: r.name, at: r.at, ...(r.nodes ? { nodes: r.nodes } : {}) } } : {}),
+    };
   } finally {
     agent?.close();
   }

@@ -22,6 +22,7 @@ import { applyNetwork } from './network.js';
 import { checkAddressesFree, preflightUp } from './preflight.js';
 import { deadlines, prepare, type Prepared } from './prepare.js';
 import { openState, recordResults, unwaitedNodes } from './run-state.js';
+import type { StateWriter } from '../store/state-file.js';
 import { convergeUnits, type UnitsResult } from './units.js';
 
 export type { NodeResult } from './converge-node.js';
@@ -51,13 +52,7 @@ export interface UpOptions {
 /** Creates or converges the lab, waits until every node is healthy. */
 export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResult> {
   const started = performance.now();
-  // Phase times for --debug: where a re-run spends its seconds.
-  const phase = (name: string) =>
-    ctx.onEvent({
-      kind: 'log',
-      level: 'debug',
-      message: `phase ${name} done at ${((performance.now() - started) / 1000).toFixed(2)} s`,
-    });
+  const phase = phaseLogger(ctx, started);
   // Refused before anything is written (keys, folders, disks).
   await preflightUp(ctx);
   phase('preflight');
@@ -79,6 +74,23 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
       throw err;
     });
   const state = await openState(ctx, plan, desired);
+  return convergeLab(ctx, prepared, state, { noWait: opts.noWait ?? false, started });
+}
+
+/**
+ * What `lab up` does once the network and the state file are there: every node's plan in
+ * parallel, then the lab-wide checks and the units; each node's outcome recorded. A
+ * checkpoint restore runs it too, with nothing left to do but wait.
+ */
+export async function convergeLab(
+  ctx: LabContext,
+  prepared: Prepared,
+  state: StateWriter,
+  opts: { noWait: boolean; started: number },
+): Promise<UpResult> {
+  const { started } = opts;
+  const { accel, desired, plan } = prepared;
+  const phase = phaseLogger(ctx, started);
   const unwaited = unwaitedNodes(plan, state);
   // Healthy nodes keep their SSH connection for the cluster checks: a handshake with an
   // emulated guest costs a second or more. Nodes that were already running are reached
@@ -101,7 +113,7 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
         state,
         sessions,
         agent,
-        noWait: opts.noWait ?? false,
+        noWait: opts.noWait,
         unwaited: unwaited.has(d.spec.name),
       }),
     );
@@ -133,6 +145,16 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
     ...(units.rows.length ? { units } : {}),
     ms: Math.round(performance.now() - started),
   };
+}
+
+/** Phase times for --debug: where a re-run spends its seconds. */
+function phaseLogger(ctx: LabContext, started: number): (name: string) => void {
+  return (name) =>
+    ctx.onEvent({
+      kind: 'log',
+      level: 'debug',
+      message: `phase ${name} done at ${((performance.now() - started) / 1000).toFixed(2)} s`,
+    });
 }
 
 /** `lab reset NODE`: the node is re-created from a fresh overlay and seed, whatever libvirt has. */

@@ -24,7 +24,13 @@ export interface ObservedNode {
 
 export type Action =
   /** Stop and delete the domain and disk: a first-boot config changed (Ignition, cloud-init instance). */
-  'replace' | 'create-disk' | 'write-seed' | 'define' | 'start';
+  | 'replace'
+  | 'create-disk'
+  | 'write-seed'
+  | 'define'
+  | 'start'
+  /** A paused domain (a checkpoint save or restore that was cut short) runs on, its clock set. */
+  | 'resume';
 
 /** The mutating actions that take one node from what exists to what is desired. */
 export interface NodePlan {
@@ -115,7 +121,8 @@ export function planLab(
       (o.uuid !== undefined && o.uuid !== d.spec.uuid);
     if (shapeChanged)
       add('define', 'machine shape changed (memory, cpus, accelerator or MAC): takes effect at next start');
-    if (o.state !== 'running') add('start', `domain is ${o.state}`);
+    if (o.state === 'paused') add('resume', 'domain is paused');
+    else if (o.state !== 'running') add('start', `domain is ${o.state}`);
     return { node: d.spec.name, actions, reasons };
   });
   return { network: net, nodes };

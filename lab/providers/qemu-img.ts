@@ -15,6 +15,8 @@ export interface ImageInfo {
   dataFile?: string;
   /** qcow2's corrupt bit. */
   corrupt?: boolean;
+  /** Internal snapshots, with the size of the memory state each holds. */
+  snapshots?: { name: string; vmStateBytes: number }[];
 }
 
 /** Parses `qemu-img info --output=json`. Pure. */
@@ -25,6 +27,7 @@ export function parseImageInfo(json: string): ImageInfo {
     'backing-filename'?: string;
     'backing-filename-format'?: string;
     'format-specific'?: { data?: { 'data-file'?: string; corrupt?: boolean } };
+    snapshots?: { name: string; 'vm-state-size': number }[];
   };
   const specific = d['format-specific']?.data;
   return {
@@ -34,6 +37,9 @@ export function parseImageInfo(json: string): ImageInfo {
     ...(d['backing-filename-format'] ? { backingFormat: d['backing-filename-format'] } : {}),
     ...(specific?.['data-file'] ? { dataFile: specific['data-file'] } : {}),
     ...(specific?.corrupt ? { corrupt: true } : {}),
+    ...(d.snapshots?.length
+      ? { snapshots: d.snapshots.map((s) => ({ name: s.name, vmStateBytes: s['vm-state-size'] })) }
+      : {}),
   };
 }
 

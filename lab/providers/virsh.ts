@@ -212,7 +212,11 @@ export class Virsh {
     this.retry = retry;
   }
 
-  private async virsh(
+  /**
+   * One virsh call with the retry above: for this folder's verb modules (snapshots.ts),
+   * never for raw output in the layers above.
+   */
+  async call(
     args: string[],
     timeoutMs = 60_000,
     okExitCodes?: number[],
@@ -281,7 +285,7 @@ export class Virsh {
   async check(): Promise<string> {
     try {
       // A libvirtd that is not running is said at once, not after the calls' long budget.
-      const r = await this.virsh(['version', '--daemon'], 20_000, undefined, { budgetMs: 5_000 });
+      const r = await this.call(['version', '--daemon'], 20_000, undefined, { budgetMs: 5_000 });
       return r.stdout.trim();
     } catch (err) {
       if (err instanceof CommandError && err.message.includes('not found')) {
@@ -298,11 +302,11 @@ export class Virsh {
   }
 
   async capabilities(): Promise<string[]> {
-    return parseCapabilityDomainTypes((await this.virsh(['capabilities'])).stdout);
+    return parseCapabilityDomainTypes((await this.call(['capabilities'])).stdout);
   }
 
   async listDomains(): Promise<string[]> {
-    const r = await this.virsh(['list', '--all', '--name']);
+    const r = await this.call(['list', '--all', '--name']);
     return r.stdout
       .split('\n')
       .map((s) => s.trim())
@@ -311,38 +315,38 @@ export class Virsh {
 
   /** Every domain's name and state in one call (`virsh list --all`). */
   async listDomainStates(): Promise<Map<string, DomainState>> {
-    return parseDomainList((await this.virsh(['list', '--all'])).stdout);
+    return parseDomainList((await this.call(['list', '--all'])).stdout);
   }
 
   async dumpXml(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['dumpxml', '--inactive', '--domain', name], 60_000, [1]);
+    const r = await this.call(['dumpxml', '--inactive', '--domain', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout : undefined;
   }
 
   /** The lab metadata element of a domain, or undefined when it has none (not ours). */
   async labMetadata(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['metadata', '--domain', name, '--uri', LAB_XMLNS], 60_000, [1]);
+    const r = await this.call(['metadata', '--domain', name, '--uri', LAB_XMLNS], 60_000, [1]);
     return r.exitCode === 0 && r.stdout.trim() ? r.stdout : undefined;
   }
 
   async domState(name: string): Promise<DomainState> {
-    const r = await this.virsh(['domstate', '--domain', name], 60_000, [1]);
+    const r = await this.call(['domstate', '--domain', name], 60_000, [1]);
     if (r.exitCode !== 0) return 'missing';
     return r.stdout.trim() as DomainState;
   }
 
   async domUuid(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['domuuid', '--domain', name], 60_000, [1]);
+    const r = await this.call(['domuuid', '--domain', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout.trim() : undefined;
   }
 
   /** Defines (or redefines) a domain from XML text, via a private temp file. */
   async define(xml: string): Promise<void> {
-    await this.withXmlFile(xml, (file) => this.virsh(['define', '--file', file], 180_000));
+    await this.withXmlFile(xml, (file) => this.call(['define', '--file', file], 180_000));
   }
 
   async start(name: string): Promise<void> {
-    await this.virsh(['start', '--domain', name], 120_000, undefined, {
+    await this.call(['start', '--domain', name], 120_000, undefined, {
       settled: /domain is already active/i,
     });
   }
@@ -351,7 +355,7 @@ export class Virsh {
   async destroy(name: string): Promise<void> {
     const state = await this.domState(name);
     if (state === 'missing' || state === 'shut off') return;
-    await this.virsh(['destroy', '--domain', name], 60_000, undefined, {
+    await this.call(['destroy', '--domain', name], 60_000, undefined, {
       settled: /domain is not running/i,
     });
   }
@@ -359,13 +363,17 @@ export class Virsh {
   async undefine(name: string): Promise<void> {
     if ((await this.domState(name)) === 'missing') return;
     const gone = { settled: /failed to get domain|Domain not found/i };
-    await this.virsh(['undefine', '--domain', name, '--nvram'], 60_000, [1], gone).then(async (r) => {
-      if (r.exitCode !== 0) await this.virsh(['undefine', '--domain', name], 60_000, undefined, gone);
+    // A checkpoint's snapshots live in the node's overlay, which down deletes: their
+    // libvirt metadata goes with the domain (else: "cannot delete inactive domain with
+    // N snapshots").
+    const all = ['undefine', '--domain', name, '--snapshots-metadata'];
+    await this.call([...all, '--nvram'], 60_000, [1], gone).then(async (r) => {
+      if (r.exitCode !== 0) await this.call(all, 60_000, undefined, gone);
     });
   }
 
   async listNetworks(): Promise<string[]> {
-    const r = await this.virsh(['net-list', '--all', '--name']);
+    const r = await this.call(['net-list', '--all', '--name']);
     return r.stdout
       .split('\n')
       .map((s) => s.trim())
@@ -373,40 +381,41 @@ export class Virsh {
   }
 
   async netDumpXml(name: string): Promise<string | undefined> {
-    const r = await this.virsh(['net-dumpxml', '--network', name], 60_000, [1]);
+    const r = await this.call(['net-dumpxml', '--network', name], 60_000, [1]);
     return r.exitCode === 0 ? r.stdout : undefined;
   }
 
   async netIsActive(name: string): Promise<boolean> {
-    const r = await this.virsh(['net-info', '--network', name], 60_000, [1]);
+    const r = await this.call(['net-info', '--network', name], 60_000, [1]);
     return r.exitCode === 0 && /^Active:\s+yes/m.test(r.stdout);
   }
 
   async netDefine(xml: string): Promise<void> {
-    await this.withXmlFile(xml, (file) => this.virsh(['net-define', '--file', file]));
+    await this.withXmlFile(xml, (file) => this.call(['net-define', '--file', file]));
   }
 
   async netStart(name: string): Promise<void> {
-    await this.virsh(['net-start', '--network', name], 60_000, undefined, {
+    await this.call(['net-start', '--network', name], 60_000, undefined, {
       settled: /network is already active/i,
     });
   }
 
   async netDestroy(name: string): Promise<void> {
     if (await this.netIsActive(name))
-      await this.virsh(['net-destroy', '--network', name], 60_000, undefined, {
+      await this.call(['net-destroy', '--network', name], 60_000, undefined, {
         settled: /network is not active/i,
       });
   }
 
   async netUndefine(name: string): Promise<void> {
     if ((await this.listNetworks()).includes(name))
-      await this.virsh(['net-undefine', '--network', name], 60_000, undefined, {
+      await this.call(['net-undefine', '--network', name], 60_000, undefined, {
         settled: /failed to get network|Network not found/i,
       });
   }
 
-  private async withXmlFile<T>(xml: string, fn: (file: string) => Promise<T>): Promise<T> {
+  /** Runs `fn` with `xml` in a private temporary file (virsh reads objects from files). */
+  async withXmlFile<T>(xml: string, fn: (file: string) => Promise<T>): Promise<T> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'lab-xml-'));
     const file = path.join(dir, 'object.xml');
     try {

@@ -11,7 +11,9 @@ import { pollUntil } from './poll.js';
  * do nothing but one environment lookup.
  *
  * The names, in the order `lab up` reaches them: after-lock, mid-download, after-overlay,
- * after-seed, after-define, after-start, mid-state-write.
+ * after-seed, after-define, after-start, mid-state-write; then those of `lab checkpoint
+ * save` (checkpoint-after-suspend, -after-snapshot:NODE, -before-record) and `restore`
+ * (restore-after-revert:NODE, restore-after-resume).
  */
 export const FAILPOINTS = [
   'after-lock',
@@ -21,6 +23,12 @@ export const FAILPOINTS = [
   'after-define',
   'after-start',
   'mid-state-write',
+  // lab checkpoint save / restore
+  'checkpoint-after-suspend',
+  'checkpoint-after-snapshot',
+  'checkpoint-before-record',
+  'restore-after-revert',
+  'restore-after-resume',
 ] as const;
 export type Failpoint = (typeof FAILPOINTS)[number];
 

@@ -5,6 +5,7 @@
 //   lab up    fresh 3-node lab to all-healthy
 //   no-op     lab up again (5 times), and 3 times with LAB_AGENT=0 (no connection agent)
 //   status    lab status --json, with and without the agent;  help  lab --help
+//   checkpoint  save of the healthy lab, its size, restore to healthy after a write
 import { execa } from 'execa';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -156,6 +157,13 @@ const noop = await times(5, () => lab('up', '-f', file));
 const noopNoAgent = await times(3, () => labWith({ LAB_AGENT: '0' }, 'up', '-f', file));
 const status = await times(3, () => lab('status', '--json', '-f', file));
 const statusNoAgent = await times(3, () => labWith({ LAB_AGENT: '0' }, 'status', '--json', '-f', file));
+// Checkpoints: save the healthy lab, change it, bring it back to healthy.
+const saveMs = await lab('checkpoint', 'save', 'bench', '-f', file);
+const listed = await execa('node', [LAB, 'checkpoint', 'list', '--json', '-f', file], { stdin: 'ignore' });
+const sizeBytes = (JSON.parse(String(listed.stdout)) as { checkpoints: { sizeBytes: number }[] })
+  .checkpoints[0]!.sizeBytes;
+await lab('ssh', nodes[0]!.name, '-f', file, '--', 'env', 'ETCDCTL_API=3', 'etcdctl', 'put', '/bench', 'x');
+const restoreMs = await lab('checkpoint', 'restore', 'bench', '-f', file);
 await lab('down', '-f', file);
 const list = (xs: number[]) => xs.map((x) => sec(x)).join(', ');
 const baselineTotal = b.prepMs + b.bootMs;
@@ -170,5 +178,9 @@ const figures = {
   'lab up no-op, LAB_AGENT=0 (median of 3)': `${sec(median(noopNoAgent))} s  [${list(noopNoAgent)}]`,
   'lab status --json (median of 3)': `${sec(median(status))} s  [${list(status)}]`,
   'lab status --json, LAB_AGENT=0 (median of 3)': `${sec(median(statusNoAgent))} s  [${list(statusNoAgent)}]`,
+  'lab checkpoint save (3 nodes)': `${sec(saveMs)} s`,
+  'checkpoint size (memory state, 3 nodes)': `${Math.round(sizeBytes / 1024 ** 2)} MiB`,
+  'lab checkpoint restore -> all healthy': `${sec(restoreMs)} s`,
+  'restore vs lab up from nothing': `${((restoreMs / upMs) * 100).toFixed(1)} % of ${sec(upMs)} s`,
 };
 for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);

@@ -15,6 +15,17 @@ import {
   type StatusJson,
 } from './helpers.js';
 import { bridgeLabfile } from '../support/e2e-labfile.js';
+import {
+  checkpointList,
+  domainStates,
+  domainsOf,
+  mutating,
+  ok,
+  shimmed,
+  snapshotsOf,
+  verbCount,
+} from './checkpoints.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const NAME = 'e2e3';
 const file = writeLabfile(
@@ -432,6 +443,136 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
       'ls /etc/systemd/system/*.service 2>/dev/null; true',
     ]);
     for (const unit of lost) expect(left.stdout).not.toContain(unit);
+  });
+
+  // Checkpoints, on this lab rather than one booted for them: what a boot of it costs
+  // (timings.up) is what they save the suite.
+  let savedAt = 0;
+  it('checkpoint save, a write, restore: the write is gone, the cluster healthy, clocks right, and up changes nothing', async () => {
+    const etcdctl = (node: string, ...args: string[]) =>
+      lab(['ssh', node, '-f', file, '--', 'env', 'ETCDCTL_API=3', 'etcdctl', ...args]);
+    const get = async (node: string, key: string) =>
+      (await etcdctl(node, 'get', '--print-value-only', key)).stdout.trim();
+    ok(await etcdctl('coreos1', 'put', '/ck/before', 'kept'));
+    const save = await shimmed(['checkpoint', 'save', 'base', '-f', file]);
+    ok(save.r);
+    timings.checkpointSave = save.r.ms;
+    savedAt = Date.now();
+    // Every node paused, snapshotted and resumed, once each; all running after.
+    for (const verb of ['suspend', 'snapshot-create', 'resume'])
+      expect(verbCount(save.calls, verb), verb).toBe(3);
+    expect([...(await domainStates(NAME)).values()]).toEqual(['running', 'running', 'running']);
+    const listed = await checkpointList(file);
+    expect(listed.checkpoints.map((c) => [c.name, c.stale, c.nodes])).toEqual([
+      ['base', [], ['coreos1', 'coreos2', 'coreos3']],
+    ]);
+    expect(listed.checkpoints[0]!.sizeBytes).toBeGreaterThan(100 * 1024 ** 2);
+    ok(await etcdctl('coreos2', 'put', '/ck/after', 'gone'));
+    expect(await get('coreos3', '/ck/after')).toBe('gone');
+    // Let the guests' clocks run ahead of the checkpoint, so that a clock left unset shows.
+    await new Promise((r) => setTimeout(r, Math.max(0, 8000 - (Date.now() - savedAt))));
+
+    const restore = await shimmed(['checkpoint', 'restore', 'base', '-f', file]);
+    ok(restore.r);
+    timings.checkpointRestore = restore.r.ms;
+    process.stderr.write(
+      `\nCHECKPOINT: restore to healthy ${(restore.r.ms / 1000).toFixed(1)} s against ${((timings.up ?? 0) / 1000).toFixed(1)} s for lab up of this lab from nothing: ${(((timings.up ?? 0) - restore.r.ms) / 1000).toFixed(1)} s saved each time a test restores rather than boots\n`,
+    );
+    expect(domainsOf(restore.calls, 'snapshot-revert').sort()).toEqual([
+      `${NAME}-coreos1`,
+      `${NAME}-coreos2`,
+      `${NAME}-coreos3`,
+    ]);
+    expect(verbCount(restore.calls, 'resume')).toBe(3);
+    expect(restore.r.stdout).toMatch(/restored from checkpoint base/);
+    // lab ssh works at once (the pinned keys are the checkpoint's), the data is as saved.
+    expect(await get('coreos2', '/ck/after')).toBe('');
+    expect(await get('coreos3', '/ck/before')).toBe('kept');
+    const s = await statusJson(file);
+    expect(s.cluster).toMatchObject({ quorum: true, etcdMembers: 3, agreed: true });
+    expect(s.nodes.map((n) => n.etcd?.state).sort()).toEqual(['follower', 'follower', 'leader']);
+    expect((s as { restored?: { checkpoint: string } }).restored?.checkpoint).toBe('base');
+    for (const node of ['coreos1', 'coreos2', 'coreos3']) {
+      const t0 = Date.now() / 1000;
+      const r = await lab(['ssh', node, '-f', file, '--', 'date', '+%s.%N']);
+      const t1 = Date.now() / 1000;
+      ok(r);
+      const guest = Number(r.stdout.trim());
+      expect(guest, `${node}'s clock`).toBeGreaterThan(t0 - 2);
+      expect(guest, `${node}'s clock`).toBeLessThan(t1 + 2);
+    }
+    const again = await shimmed(['up', '-f', file]);
+    ok(again.r);
+    expect(mutating(again.calls)).toEqual([]);
+  });
+
+  it('checkpoint restore refuses an etcd member alone, and a Labfile that changed since without --force, touching nothing', async () => {
+    const member = await shimmed(['checkpoint', 'restore', 'base', 'coreos2', '-f', file]);
+    expect(member.r.code).toBe(1);
+    expect(member.r.stderr).toMatch(/coreos2 is an etcd member.*etcd-io\/etcd#10254/);
+    expect(mutating(member.calls)).toEqual([]);
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(
+      file,
+      text.replace('{ name: coreos1, ip: 10.77.0.52 }', '{ name: coreos1, ip: 10.77.0.52, cpus: 2 }'),
+    );
+    try {
+      const drift = await shimmed(['checkpoint', 'restore', 'base', '-f', file]);
+      expect(drift.r.code).toBe(1);
+      expect(drift.r.stderr).toMatch(/older definition: coreos1: 1 vCPUs then, 2 in the Labfile/);
+      expect(mutating(drift.calls)).toEqual([]);
+    } finally {
+      writeFileSync(file, text);
+    }
+  });
+
+  it('SIGKILL at each step of checkpoint save and restore: the next command converges, no half checkpoint is offered', async () => {
+    const domains = (await domainStates(NAME)).size;
+    // Killed with every node paused: the next lab up resumes them and sets their clocks, only that.
+    const paused = await lab(['checkpoint', 'save', 'k1', '-f', file], {
+      env: { LAB_FAILPOINT: 'checkpoint-after-suspend' },
+    });
+    expect(paused.code).not.toBe(0);
+    expect([...(await domainStates(NAME)).values()]).toEqual(Array<string>(domains).fill('paused'));
+    expect((await checkpointList(file)).checkpoints.map((c) => c.name)).toEqual(['base']);
+    const resumed = await shimmed(['up', '-f', file]);
+    ok(resumed.r);
+    expect(
+      mutating(resumed.calls)
+        .map((c) => c.split(' ')[0])
+        .sort(),
+    ).toEqual([...Array<string>(domains).fill('domtime'), ...Array<string>(domains).fill('resume')]);
+    // Killed after one snapshot, and before the record: snapshots that no list offers,
+    // deleted by the next save.
+    for (const [point, name] of [
+      ['checkpoint-after-snapshot:coreos2', 'k2'],
+      ['checkpoint-before-record', 'k3'],
+    ] as const) {
+      const killed = await lab(['checkpoint', 'save', name, '-f', file], { env: { LAB_FAILPOINT: point } });
+      expect(killed.code, point).not.toBe(0);
+      expect((await checkpointList(file)).checkpoints.map((c) => c.name)).toEqual(['base']);
+      ok(await lab(['up', '-f', file]));
+    }
+    expect(await snapshotsOf(`${NAME}-coreos2`)).toContain('lab-ckpt-k3');
+    ok(await lab(['checkpoint', 'save', 'k4', '-f', file]));
+    for (const n of ['coreos1', 'coreos2', 'coreos3'])
+      expect((await snapshotsOf(`${NAME}-${n}`)).sort()).toEqual(['lab-ckpt-base', 'lab-ckpt-k4']);
+    ok(await lab(['checkpoint', 'delete', 'k4', '-f', file]));
+    for (const n of ['coreos1', 'coreos2', 'coreos3'])
+      expect(await snapshotsOf(`${NAME}-${n}`)).toEqual(['lab-ckpt-base']);
+    // Killed mid-revert: the restore, again, brings the whole lab back.
+    const reverting = await lab(['checkpoint', 'restore', 'base', '-f', file], {
+      env: { LAB_FAILPOINT: 'restore-after-revert:coreos1' },
+    });
+    expect(reverting.code).not.toBe(0);
+    ok(await lab(['checkpoint', 'restore', 'base', '-f', file]));
+    // Killed after the resume, before the wait: lab up waits, and the cluster is healthy.
+    const waiting = await lab(['checkpoint', 'restore', 'base', '-f', file], {
+      env: { LAB_FAILPOINT: 'restore-after-resume' },
+    });
+    expect(waiting.code).not.toBe(0);
+    ok(await lab(['up', '-f', file]));
+    expect((await statusJson(file)).cluster).toMatchObject({ quorum: true, etcdMembers: 3, agreed: true });
   });
 
   it('lab down leaves no domain, overlay or seed behind, and a second down is fine', async () => {

@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventory, lab, mutatingCalls, virsh, writeLabfile, type LabRun } from './helpers.js';
 import { bridgeLabfile } from '../support/e2e-labfile.js';
+import { checkpointList, domainsOf, ok, shimmed, snapshotsOf } from './checkpoints.js';
 
 const NAME = 'e2epart';
 const P1 = `${NAME}-p1`;
@@ -113,6 +114,21 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     }
   });
 
+  it('checkpoint restore of p2 alone (no etcd on it): only p2 goes back, p1 runs on untouched', async () => {
+    ok(await lab(['checkpoint', 'save', 'pbase', '-f', file]));
+    for (const n of ['p1', 'p2'])
+      ok(await lab(['ssh', n, '-f', file, '--', 'sudo', 'touch', '/var/tmp/after-pbase']));
+    const r = await shimmed(['checkpoint', 'restore', 'pbase', 'p2', '-f', file]);
+    ok(r.r);
+    expect(domainsOf(r.calls, 'snapshot-revert')).toEqual([P2]);
+    expect(domainsOf(r.calls, 'resume')).toEqual([P2]);
+    const marker = (n: string) => lab(['ssh', n, '-f', file, '--', 'test', '-e', '/var/tmp/after-pbase']);
+    expect((await marker('p2')).code).toBe(1);
+    expect((await marker('p1')).code).toBe(0);
+    expect(await bootId('p1')).toBe(p1Boot);
+    expect(state().nodes.p2!.step).toBe('healthy');
+  });
+
   it('a memory change is a define only; a refused define keeps the old definition, then one define in place, no reboot', async () => {
     writeFileSync(file, labfile(', memory: 640MiB'));
     expect(await plan()).toEqual({ p1: [], p2: ['define'] });
@@ -160,6 +176,13 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     const r = await lab(['up', '-f', file]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^p2\s+healthy\s+replace,/m);
+    // The replace took p2's share of the checkpoint with its old overlay, and said so.
+    expect(r.stderr).toMatch(/p2: checkpoint pbase no longer covers this node: its disk is re-created/);
+    expect(await snapshotsOf(P2)).toEqual([]);
+    expect(await snapshotsOf(P1)).toEqual(['lab-ckpt-pbase']);
+    expect((await checkpointList(file)).checkpoints.map((c) => [c.name, c.stale])).toEqual([
+      ['pbase', ['p2: its disk was re-created since (lab reset, or a replace)']],
+    ]);
     const cat = await lab(['ssh', 'p2', '-f', file, '--', 'cat', '/etc/lab-partial']);
     expect(cat.stdout).toBe('second version\n');
     expect(await bootId('p2')).not.toBe(p2Boot);

@@ -399,10 +399,17 @@ nodes:
       (await run(['ssh', NODE, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim();
     const before = { boot: await bootId(), status: await statusJson(file) };
     await run(['ssh', NODE, '-f', file, '--', 'sudo', 'touch', '/var/tmp/lab-reset-marker']);
+    expect((await run(['checkpoint', 'save', 'rbase', '-f', file])).code).toBe(0);
     try {
       const [r, o] = await Promise.all([run(['reset', NODE, '-f', file]), run(['up', '-f', other])]);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/replace/);
+      // The node's share of a checkpoint went with its overlay, and reset said so; a
+      // restore of it is refused, forced or not, touching nothing.
+      expect(r.stderr).toMatch(/r1: checkpoint rbase no longer covers this node: its disk is re-created/);
+      const restore = await run(['checkpoint', 'restore', 'rbase', '--force', '-f', file]);
+      expect(restore.code).toBe(1);
+      expect(restore.stderr).toMatch(/cannot be restored: r1: its disk was re-created since/);
       expect(o.code, o.stderr).toBe(0);
       const after = { boot: await bootId(), status: await statusJson(file) };
       const two = await statusJson(other);

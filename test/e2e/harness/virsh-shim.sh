@@ -15,6 +15,8 @@
 #                                    the reply: print libvirt's words for a dropped
 #                                    connection and exit 1
 #   VIRSH_SHIM_MARKS=DIR             each restart happens once: a mark file in DIR says done
+#   VIRSH_SHIM_LOG=FILE              append every call's arguments to FILE, one call a line:
+#                                    what lab asked of libvirt, seen from outside lab
 # A refusal prints one line on stderr and exits 1, as virsh does.
 set -eu
 REAL=${VIRSH_SHIM_REAL:-/usr/bin/virsh}
@@ -44,6 +46,9 @@ once() {
   : >"$VIRSH_SHIM_MARKS/$1"
 }
 
+if [ -n "${VIRSH_SHIM_LOG:-}" ]; then
+  printf '%s\n' "$*" >>"$VIRSH_SHIM_LOG"
+fi
 if [ "$verb" = start ] && [ -n "${VIRSH_SHIM_FAIL_START:-}" ] && [ "$domain" = "$VIRSH_SHIM_FAIL_START" ]; then
   echo "error: injected: start of $domain refused" >&2
   exit 1

@@ -77,6 +77,20 @@ describe('the lab CLI', { timeout: 60_000 }, () => {
     expect(bad.exitCode).toBe(2);
   });
 
+  it.each([
+    [['checkpoint'], /which\? lab checkpoint save\|restore\|list\|delete/],
+    [['checkpoint', 'take', 'x'], /unknown checkpoint command "take"/],
+    [['checkpoint', 'save'], /which checkpoint\? lab checkpoint save NAME/],
+    [['checkpoint', 'save', 'Ex 3'], /checkpoint name "Ex 3": expected lowercase/],
+    [['checkpoint', 'save', 'a', 'b'], /takes one name, not: b/],
+    [['checkpoint', 'list', 'x'], /takes no name, not: x/],
+    [['checkpoint', 'restore', '../x'], /checkpoint name "..\/x"/],
+  ])('lab %j is a usage mistake: exit 2, before any Labfile or libvirt is read', async (argv, message) => {
+    const r = await cli([...argv, '-f', '/nonexistent/Labfile.yaml']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
   it('validate reports YAML syntax errors with positions', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-yaml-'));
     const f = path.join(dir, 'Labfile.yaml');

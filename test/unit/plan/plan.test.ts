@@ -64,6 +64,15 @@ describe('planLab', () => {
     expect(p.nodes.map((n) => n.actions)).toEqual([[], ['start']]);
   });
 
+  it('resumes a paused node (a checkpoint save or restore cut short), never starts it', () => {
+    const l = lab();
+    const o = healthy(l);
+    o.set('a', { ...o.get('a')!, state: 'paused' });
+    const p = planLab(l, desired(l), o, { exists: true, active: true });
+    expect(p.nodes.map((n) => n.actions)).toEqual([['resume'], []]);
+    expect(p.nodes[0]!.reasons).toEqual(['domain is paused']);
+  });
+
   it('re-defines an undefined node on its kept disk', () => {
     const l = lab();
     const o = healthy(l);

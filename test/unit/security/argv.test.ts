@@ -24,6 +24,15 @@ import ts from 'typescript';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createOverlay, imageInfo } from '../../../lab/providers/qemu-img.js';
 import { Virsh } from '../../../lab/providers/virsh.js';
+import {
+  createSnapshot,
+  deleteSnapshot,
+  revertSnapshot,
+  setGuestTime,
+  snapshotNames,
+  suspend,
+} from '../../../lab/providers/snapshots.js';
+import { escapeXml } from '../../../lab/render/xml.js';
 
 const ROOT = path.join(import.meta.dirname, '../../..');
 
@@ -299,6 +308,8 @@ names=
 while [ $# -gt 0 ]; do
   case $1 in
     --domain|--network|--file) value=$2; shift 2 ;;
+    --xmlfile) xmlfile=$2; shift 2 ;;
+    --snapshotname) snap=$2; shift 2 ;;
     --name) names=1; shift ;;
     *) shift ;;
   esac
@@ -319,6 +330,9 @@ case $cmd in
   net-info) printf 'Name:           %s\\nActive:         yes\\n' "$value" ;;
   net-dumpxml) printf '<network>\\n  <name>%s</name>\\n</network>\\n' "$value" ;;
   start|destroy|undefine|net-start|net-destroy|net-undefine) echo "ok $cmd" ;;
+  suspend|resume|domtime|snapshot-revert|snapshot-delete) echo "ok $cmd" ;;
+  snapshot-create) cat -- "$xmlfile" > '${DEFINED}'; echo "ok $cmd" ;;
+  snapshot-list) echo lab-ckpt-x ;;
   *) echo "fake virsh: unknown command $cmd" >&2; exit 1 ;;
 esac
 `;
@@ -411,6 +425,13 @@ const VIRSH_COMMANDS = new Set([
   'net-start',
   'net-destroy',
   'net-undefine',
+  'suspend',
+  'resume',
+  'domtime',
+  'snapshot-create',
+  'snapshot-revert',
+  'snapshot-delete',
+  'snapshot-list',
 ]);
 
 /** The shape every virsh call must have: `-q -c URI COMMAND [ARGS…]`, COMMAND one of lab's. */
@@ -442,7 +463,7 @@ describe('S9 virsh argv with hostile names (fake virsh on PATH)', () => {
       ['domstate', '--domain', name],
       ['destroy', '--domain', name],
       ['domstate', '--domain', name],
-      ['undefine', '--domain', name, '--nvram'],
+      ['undefine', '--domain', name, '--snapshots-metadata', '--nvram'],
       ['dumpxml', '--inactive', '--domain', name],
       ['metadata', '--domain', name, '--uri', 'https://lab.invalid/xmlns/lab/1'],
       ['domstate', '--domain', name],
@@ -450,6 +471,35 @@ describe('S9 virsh argv with hostile names (fake virsh on PATH)', () => {
     ]);
     expect(existsSync(MARKER)).toBe(false);
   });
+
+  it.each(HOSTILE)(
+    'checkpoint verbs keep %j one argv element after --domain and --snapshotname',
+    async (name) => {
+      const v = new Virsh(URI);
+      await suspend(v, name);
+      await createSnapshot(v, name, { name, lab: 'r', checkpoint: name });
+      await revertSnapshot(v, name, name);
+      await deleteSnapshot(v, name, name, { metadataOnly: true });
+      expect(await snapshotNames(v, name)).toEqual(['lab-ckpt-x']);
+      await setGuestTime(v, name);
+      const calls = takeCalls();
+      for (const c of calls) expectVirshCall(c);
+      const create = calls.find((c) => c[3] === 'snapshot-create')!;
+      expect(create.slice(3, 5)).toEqual(['snapshot-create', '--domain']);
+      expect(create[5]).toBe(name);
+      expect(calls.map((c) => c.slice(3)).filter((c) => c[0] !== 'snapshot-create')).toEqual([
+        ['domstate', '--domain', name],
+        ['suspend', '--domain', name],
+        ['snapshot-revert', '--domain', name, '--snapshotname', name, '--paused'],
+        ['snapshot-delete', '--domain', name, '--snapshotname', name, '--metadata'],
+        ['snapshot-list', '--domain', name, '--name'],
+        ['domtime', '--domain', name, '--now'],
+      ]);
+      // The snapshot's name reaches libvirt inside XML from the builder, escaped.
+      expect(readFileSync(DEFINED, 'utf8')).toContain(`<name>${escapeXml(name)}</name>`);
+      expect(existsSync(MARKER)).toBe(false);
+    },
+  );
 
   it.each(HOSTILE)('network verbs keep %j one argv element after --network', async (name) => {
     writeFileSync(NETS, `default\n${name}\n`);

@@ -1,0 +1,154 @@
+/**
+ * `lab checkpoint restore NAME [NODE...]`: every node reverted to its snapshot, paused,
+ * then resumed together, each guest's clock set to the host's, then the same wait as
+ * `lab up` (SSH, services, etcd settled, units), reported the same way. Identity is
+ * untouched: the same domain, UUID, MAC, machine-id and pinned host key.
+ */
+import { LabError, describeError } from '../errors.js';
+import { resume, revertSnapshot, setGuestTime } from '../providers/snapshots.js';
+import { failpoint } from '../runtime/failpoint.js';
+import { mapLimit } from '../runtime/limit.js';
+import { writeAtomic } from '../store/lab-dir.js';
+import { readCheckpoints, writeCheckpoints, type Checkpoint } from '../store/checkpoints.js';
+import { definitionDrift, findCheckpoint, secretDigest, staleness } from './checkpoints.js';
+import type { LabContext } from './context.js';
+import { prepare } from './prepare.js';
+import { openState } from './run-state.js';
+import { convergeLab, type UpResult } from './up.js';
+
+export interface RestoreOptions {
+  /** Only these nodes (none of them an etcd member); all when empty. */
+  nodes?: string[];
+  /** Restore a stale checkpoint, or one that brings back an older definition. */
+  force?: boolean;
+}
+
+export interface RestoreResult extends UpResult {
+  checkpoint: string;
+  restoredNodes: string[];
+  /** From the first revert to every node resumed. */
+  revertMs: number;
+}
+
+/** Brings the lab (or some of its nodes) back to checkpoint `name` and waits until it is healthy. */
+export async function restoreCheckpoint(
+  ctx: LabContext,
+  name: string,
+  opts: RestoreOptions = {},
+): Promise<RestoreResult> {
+  const started = performance.now();
+  const book = await readCheckpoints(ctx.dir.private);
+  const cp = findCheckpoint(book, name, ctx.lab.name);
+  const nodes = chosenNodes(ctx, cp, opts.nodes ?? []);
+  const secret = await ctx.dir.secret(false);
+  const stale = await staleness(ctx, cp, secret);
+  // A node whose snapshot is gone cannot be brought back, forced or not.
+  const lost = stale.filter((s) => nodes.some((n) => s.startsWith(`${n}: `)) && !s.includes('identity'));
+  if (lost.length)
+    throw new LabError(`checkpoint ${name} cannot be restored: ${lost.join('; ')}`, {
+      hint: 'lab checkpoint list shows what each checkpoint still covers',
+    });
+  if (stale.length && !opts.force)
+    throw new LabError(`checkpoint ${name} is stale: ${stale.join('; ')}`, {
+      hint: `lab checkpoint restore ${name} --force restores it anyway`,
+    });
+  const before = await prepare(ctx, { buildImages: false, write: false });
+  const drift = definitionDrift(
+    cp,
+    before.desired.filter((d) => nodes.includes(d.spec.name)),
+  );
+  if (drift.length && !opts.force)
+    throw new LabError(`checkpoint ${name} would bring back an older definition: ${drift.join('; ')}`, {
+      hint: `lab checkpoint restore ${name} --force restores it; then lab plan shows, and lab up applies, the Labfile`,
+    });
+  if (secret && secretDigest(secret) !== secretDigest(cp.secret)) await pinAgain(ctx, cp);
+  const revertMs = await revertAll(ctx, cp, nodes);
+  book.restored = {
+    name,
+    at: new Date().toISOString(),
+    ...(nodes.length < ctx.lab.nodes.length ? { nodes } : {}),
+  };
+  await writeCheckpoints(ctx.dir.private, book);
+  // What libvirt has now is the checkpoint's: nothing to do but wait, as lab up waits.
+  const prepared = await prepare(ctx, { buildImages: false, write: false });
+  for (const p of prepared.plan.nodes) {
+    p.actions = [];
+    p.reasons = [];
+  }
+  prepared.plan.network = [];
+  const state = await openState(ctx, prepared.plan, prepared.desired);
+  const result = await convergeLab(ctx, prepared, state, { noWait: false, started });
+  return { ...result, checkpoint: name, restoredNodes: nodes, revertMs: Math.round(revertMs) };
+}
+
+/**
+ * The nodes to restore: all, or the ones named. An etcd member is never restored alone:
+ * a member brought back to an older raft log panics once the leader's commit index is
+ * past it ("tocommit(N) is out of range", etcd-io/etcd#10254).
+ */
+function chosenNodes(ctx: LabContext, cp: Checkpoint, named: string[]): string[] {
+  const all = ctx.lab.nodes.map((n) => n.name);
+  if (named.length === 0 || named.length === all.length) return all.filter((n) => cp.nodes[n]);
+  const unknown = named.filter((n) => !all.includes(n));
+  if (unknown.length)
+    throw new LabError(`no node ${unknown.join(', ')} in lab ${ctx.lab.name} (nodes: ${all.join(', ')})`);
+  const members = ctx.lab.nodes.filter((n) => named.includes(n.name) && n.services.includes('etcd'));
+  if (members.length)
+    throw new LabError(
+      `${members.map((n) => n.name).join(', ')} ${members.length > 1 ? 'are etcd members' : 'is an etcd member'}: restored alone, a member's older raft log makes it panic once the leader is past it (etcd-io/etcd#10254)`,
+      {
+        hint: 'restore the whole lab (lab checkpoint restore NAME), or rebuild the member (lab reset NODE)',
+      },
+    );
+  return named;
+}
+
+/** The keys the checkpoint's guests were provisioned with, pinned again (the lab's secret then). */
+async function pinAgain(ctx: LabContext, cp: Checkpoint): Promise<void> {
+  const secret = Buffer.from(cp.secret, 'hex');
+  await writeAtomic(ctx.dir.secretFile, `${cp.secret}\n`, 0o600);
+  await ctx.dir.writeAccessFiles(ctx.lab, secret);
+  ctx.onEvent({
+    kind: 'log',
+    level: 'warn',
+    message: `the lab's keys are the checkpoint's again: its guests hold those host keys`,
+  });
+}
+
+/** Revert each node (paused) in parallel, then resume them together and set their clocks. */
+async function revertAll(ctx: LabContext, cp: Checkpoint, nodes: string[]): Promise<number> {
+  const specs = ctx.lab.nodes.filter((n) => nodes.includes(n.name));
+  const t0 = performance.now();
+  await mapLimit(specs, 16, async (node) => {
+    // Shown as the node's boot step (up's live view knows it): from checkpoint NAME.
+    ctx.onEvent({
+      kind: 'node',
+      node: node.name,
+      step: 'boot',
+      status: 'start',
+      detail: `checkpoint ${cp.name}`,
+    });
+    await revertSnapshot(ctx.virsh, node.domain, cp.snapshot);
+    failpoint('restore-after-revert', node.name);
+  });
+  await mapLimit(specs, 16, (node) => resume(ctx.virsh, node.domain));
+  const revertMs = performance.now() - t0;
+  failpoint('restore-after-resume');
+  await mapLimit(specs, 16, async (node) => {
+    await setGuestTime(ctx.virsh, node.domain).catch((err: unknown) =>
+      ctx.onEvent({
+        kind: 'log',
+        level: 'warn',
+        message: `${node.name}: could not set the guest's clock (guest agent): ${describeError(err)}`,
+      }),
+    );
+    ctx.onEvent({
+      kind: 'node',
+      node: node.name,
+      step: 'boot',
+      status: 'done',
+      detail: `checkpoint ${cp.name}`,
+    });
+  });
+  return revertMs;
+}

@@ -1,0 +1,170 @@
+/**
+ * Checkpoints: a whole running lab saved (every node paused, snapshotted with its memory,
+ * resumed together) and brought back in seconds. libvirt 9.0 reverts internal snapshots
+ * only (external ones need 9.9), so each node's checkpoint lives inside its own qcow2
+ * overlay, beside its disk state; the base image is never written. This module knows what
+ * a checkpoint depends on (list, staleness, drift) and deletes them; checkpoint-save.ts and
+ * checkpoint-restore.ts take and bring them back.
+ */
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { LabError } from '../errors.js';
+import type { ObservedNode } from '../plan/plan.js';
+import { imageLocation } from '../providers/images.js';
+import { deleteSnapshot, snapshotNames } from '../providers/snapshots.js';
+import type { DesiredNode } from '../render/node.js';
+import { mapLimit } from '../runtime/limit.js';
+import {
+  SNAPSHOT_PREFIX,
+  readCheckpoints,
+  writeCheckpoints,
+  type Checkpoint,
+  type CheckpointBook,
+} from '../store/checkpoints.js';
+import type { LabContext } from './context.js';
+import { observeNodes } from './observe.js';
+
+/** One checkpoint as `lab checkpoint list` shows it. */
+export interface CheckpointView {
+  name: string;
+  created: string;
+  nodes: string[];
+  /** The memory state the nodes' overlays hold for it, in bytes. */
+  sizeBytes: number;
+  pausedMs: number;
+  /** Why a restore would not bring back this lab as it is (empty: it would). */
+  stale: string[];
+}
+
+/** sha256 of the lab's secret: what a checkpoint compares, never the secret itself. */
+export const secretDigest = (secret: Buffer | string) =>
+  createHash('sha256')
+    .update(typeof secret === 'string' ? Buffer.from(secret, 'hex') : secret)
+    .digest('hex');
+
+/** Every checkpoint of the lab, oldest first, each with why it is stale, if it is. */
+export async function listCheckpoints(
+  ctx: LabContext,
+): Promise<{ checkpoints: CheckpointView[]; restored?: CheckpointBook['restored'] }> {
+  const book = await readCheckpoints(ctx.dir.private);
+  const secret = await ctx.dir.secret(false);
+  const all = Object.values(book.checkpoints).sort((a, b) => a.created.localeCompare(b.created));
+  const checkpoints = await mapLimit(all, 4, async (cp) => ({
+    name: cp.name,
+    created: cp.created,
+    nodes: Object.keys(cp.nodes).sort(),
+    sizeBytes: Object.values(cp.nodes).reduce((sum, n) => sum + (n.stateBytes ?? 0), 0),
+    pausedMs: cp.pausedMs,
+    stale: await staleness(ctx, cp, secret),
+  }));
+  return { checkpoints, ...(book.restored ? { restored: book.restored } : {}) };
+}
+
+/**
+ * What changed since the checkpoint was taken that a restore cannot undo: nodes that
+ * joined or left, a node's disk re-created (lab reset, a replace: the snapshot went with
+ * the old overlay), a node re-defined with another identity, the lab's keys rotated.
+ */
+export async function staleness(
+  ctx: LabContext,
+  cp: Checkpoint,
+  secret: Buffer | undefined,
+): Promise<string[]> {
+  const why: string[] = [];
+  const now = ctx.lab.nodes.map((n) => n.name);
+  const then = Object.keys(cp.nodes);
+  const joined = now.filter((n) => !then.includes(n));
+  const left = then.filter((n) => !now.includes(n));
+  if (joined.length) why.push(`joined since: ${joined.join(', ')}`);
+  if (left.length) why.push(`left since: ${left.join(', ')}`);
+  const nodes = ctx.lab.nodes.filter((n) => cp.nodes[n.name]);
+  const per = await mapLimit(nodes, 8, async (node) => {
+    const was = cp.nodes[node.name]!;
+    const disk = ctx.dir.nodePaths(node, imageLocation(node.template)).disk;
+    const ino = await stat(disk).then(
+      (s) => s.ino,
+      () => undefined,
+    );
+    if (ino === undefined) return `${node.name}: its disk is gone`;
+    if (ino !== was.diskIno) return `${node.name}: its disk was re-created since (lab reset, or a replace)`;
+    if (was.uuid !== node.uuid) return `${node.name}: another identity since`;
+    if (!(await snapshotNames(ctx.virsh, node.domain)).includes(cp.snapshot))
+      return `${node.name}: libvirt has no snapshot ${cp.snapshot}`;
+    return undefined;
+  });
+  why.push(...per.filter((w): w is string => w !== undefined));
+  if (secret && secretDigest(secret) !== secretDigest(cp.secret)) why.push("the lab's keys changed since");
+  return why;
+}
+
+/**
+ * What a restore would bring back that the Labfile no longer says: a first-boot config,
+ * memory or vCPUs of the definition each snapshot holds. Pure.
+ */
+export function definitionDrift(cp: Checkpoint, desired: readonly DesiredNode[]): string[] {
+  const out: string[] = [];
+  for (const d of desired) {
+    const was = cp.nodes[d.spec.name];
+    if (!was) continue;
+    if (was.configHash !== d.configHash) out.push(`${d.spec.name}: its first-boot config has changed since`);
+    if (was.memoryMiB !== d.spec.memoryMiB)
+      out.push(`${d.spec.name}: ${was.memoryMiB} MiB of memory then, ${d.spec.memoryMiB} MiB in the Labfile`);
+    if (was.vcpus !== d.spec.cpus)
+      out.push(`${d.spec.name}: ${was.vcpus} vCPUs then, ${d.spec.cpus} in the Labfile`);
+  }
+  return out;
+}
+
+/** The checkpoint called `name`, or an error that lists the ones there are. */
+export function findCheckpoint(book: CheckpointBook, name: string, lab: string): Checkpoint {
+  const cp = book.checkpoints[name];
+  if (cp) return cp;
+  const names = Object.keys(book.checkpoints).sort();
+  throw new LabError(`lab ${lab} has no checkpoint ${name}`, {
+    hint: names.length
+      ? `its checkpoints: ${names.join(', ')}`
+      : `take one with: lab checkpoint save ${name}`,
+  });
+}
+
+/** Deletes a checkpoint: each node's snapshot (its memory state and disk delta), then its record. */
+export async function deleteCheckpoint(ctx: LabContext, name: string): Promise<void> {
+  const book = await readCheckpoints(ctx.dir.private);
+  const cp = findCheckpoint(book, name, ctx.lab.name);
+  await mapLimit(Object.values(cp.nodes), 8, (n) => dropSnapshot(ctx, n.domain, cp.snapshot));
+  delete book.checkpoints[name];
+  await writeCheckpoints(ctx.dir.private, book);
+  await deleteOrphans(ctx, book);
+}
+
+/**
+ * Deletes the snapshots of lab checkpoints that the book does not name: what a save killed
+ * before its record was written left behind (no list ever offered them).
+ */
+export async function deleteOrphans(ctx: LabContext, book: CheckpointBook): Promise<string[]> {
+  const known = new Set(Object.values(book.checkpoints).map((cp) => cp.snapshot));
+  const found = await mapLimit(ctx.lab.nodes, 8, async (node) => {
+    const orphans = (await snapshotNames(ctx.virsh, node.domain)).filter(
+      (s) => s.startsWith(SNAPSHOT_PREFIX) && !known.has(s),
+    );
+    for (const s of orphans) await dropSnapshot(ctx, node.domain, s);
+    return orphans.map((s) => `${node.name}:${s}`);
+  });
+  return found.flat();
+}
+
+/** A snapshot gone from the disk and libvirt; only from libvirt when its disk no longer has it. */
+async function dropSnapshot(ctx: LabContext, domain: string, snapshot: string): Promise<void> {
+  if (!(await snapshotNames(ctx.virsh, domain)).includes(snapshot)) return;
+  await deleteSnapshot(ctx.virsh, domain, snapshot).catch(() =>
+    deleteSnapshot(ctx.virsh, domain, snapshot, { metadataOnly: true }),
+  );
+}
+
+/** What libvirt and the disks hold of every node now (for save and restore). */
+export function observeLab(ctx: LabContext): Promise<Map<string, ObservedNode>> {
+  return observeNodes(
+    ctx,
+    new Map(ctx.lab.nodes.map((n) => [n.name, ctx.dir.nodePaths(n, imageLocation(n.template))] as const)),
+  );
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { definitionDrift, findCheckpoint, secretDigest } from '../../../lab/apply/checkpoints.js';
+import { parseNames } from '../../../lab/providers/snapshots.js';
+import { parseImageInfo } from '../../../lab/providers/qemu-img.js';
+import { renderNode } from '../../../lab/render/node.js';
+import { renderSnapshotXml } from '../../../lab/render/snapshot-xml.js';
+import { CHECKPOINT_NAME, snapshotName, type Checkpoint } from '../../../lab/store/checkpoints.js';
+import { labSpec } from '../../support/lab-spec.js';
+
+const secret = Buffer.alloc(32, 5);
+const lab = labSpec({ extra: 'services: [etcd]\n' });
+const desired = lab.nodes.map((node) =>
+  renderNode({
+    lab,
+    node,
+    paths: { disk: `/d/${node.name}`, seed: '/s', console: '/c' },
+    secret,
+    type: 'qemu',
+  }),
+);
+const checkpoint = (over: Partial<Checkpoint['nodes'][string]> = {}): Checkpoint => ({
+  name: 'ex3',
+  snapshot: snapshotName('ex3'),
+  created: '2026-12-07T00:00:00.000Z',
+  pausedMs: 900,
+  labfileHash: lab.labfileHash,
+  secret: secret.toString('hex'),
+  nodes: Object.fromEntries(
+    desired.map((d) => [
+      d.spec.name,
+      {
+        domain: d.spec.domain,
+        uuid: d.spec.uuid,
+        configHash: d.configHash,
+        memoryMiB: d.spec.memoryMiB,
+        vcpus: d.spec.cpus,
+        diskIno: 1,
+        ...over,
+      },
+    ]),
+  ),
+});
+
+describe('checkpoints: what a restore would bring back', () => {
+  it("no drift when the definitions are the Labfile's", () => {
+    expect(definitionDrift(checkpoint(), desired)).toEqual([]);
+  });
+
+  it('names every node whose memory, vCPUs or first-boot config the Labfile has changed since', () => {
+    const cp = checkpoint({ memoryMiB: 768, vcpus: 2, configHash: 'old' });
+    expect(definitionDrift(cp, desired.slice(0, 1))).toEqual([
+      'a: its first-boot config has changed since',
+      `a: 768 MiB of memory then, ${desired[0]!.spec.memoryMiB} MiB in the Labfile`,
+      'a: 2 vCPUs then, 1 in the Labfile',
+    ]);
+  });
+
+  it("an unknown checkpoint is an error that lists the lab's checkpoints, or says how to take one", () => {
+    const book = { version: 1 as const, checkpoints: { ex3: checkpoint() } };
+    expect(findCheckpoint(book, 'ex3', 'r').name).toBe('ex3');
+    expect(() => findCheckpoint(book, 'ex4', 'r')).toThrow(/lab r has no checkpoint ex4/);
+    try {
+      findCheckpoint({ version: 1, checkpoints: {} }, 'x', 'r');
+    } catch (err) {
+      expect((err as { hint?: string }).hint).toBe('take one with: lab checkpoint save x');
+    }
+  });
+
+  it("compares the lab's secret by digest, whatever its spelling", () => {
+    expect(secretDigest(secret)).toBe(secretDigest(secret.toString('hex')));
+    expect(secretDigest(Buffer.alloc(32, 6))).not.toBe(secretDigest(secret));
+  });
+});
+
+describe('checkpoint names, snapshots and sizes', () => {
+  it.each([
+    ['exercise3', true],
+    ['ex-3.b_1', true],
+    ['', false],
+    ['Ex3', false],
+    ['-x', false],
+    ['a/b', false],
+    ['a b', false],
+    ['x'.repeat(41), false],
+  ])('%j is a checkpoint name: %s', (name, ok) => {
+    expect(CHECKPOINT_NAME.test(name)).toBe(ok);
+  });
+
+  it("a snapshot's XML escapes what it carries and names no disk or memory file (internal)", () => {
+    const xml = renderSnapshotXml({ name: snapshotName('ex3'), lab: 'l<&>', checkpoint: 'ex3' });
+    expect(xml).toContain('<name>lab-ckpt-ex3</name>');
+    expect(xml).toContain('l&lt;&amp;&gt;');
+    expect(xml).not.toMatch(/<memory|<disks/);
+  });
+
+  it('reads snapshot-list names and the memory state qemu-img reports per snapshot', () => {
+    expect(parseNames('lab-ckpt-a\n  lab-ckpt-b  \n\n')).toEqual(['lab-ckpt-a', 'lab-ckpt-b']);
+    const info = parseImageInfo(
+      JSON.stringify({
+        format: 'qcow2',
+        'virtual-size': 4,
+        snapshots: [{ name: 'lab-ckpt-a', 'vm-state-size': 510_000_000, id: '1' }],
+      }),
+    );
+    expect(info.snapshots).toEqual([{ name: 'lab-ckpt-a', vmStateBytes: 510_000_000 }]);
+    expect(parseImageInfo(JSON.stringify({ format: 'qcow2', 'virtual-size': 4 })).snapshots).toBeUndefined();
+  });
+});
