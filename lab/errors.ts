@@ -33,6 +33,11 @@ export class LabfileError extends LabError {
 /** The host cannot do what is asked: no virsh, no bridge, no ISO tool. */
 export class HostError extends LabError {}
 
+/** A request that names what does not exist (a node, a checkpoint's node): exit 2, nothing done. */
+export class BadInputError extends LabError {
+  override exitCode = 2;
+}
+
 /** One node failed at one step. */
 export class NodeError extends LabError {
   constructor(

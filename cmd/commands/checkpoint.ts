@@ -26,10 +26,12 @@ the same UUID, MAC, machine-id and pinned host key.
 
 restore NAME NODE... restores those nodes only; never an etcd member (its older raft log
 makes it panic once the leader is past it). A checkpoint is stale when nodes joined or
-left, a node was reset or replaced, or the lab's keys changed since; restore refuses a
-stale one, and one that would bring back an older definition than the Labfile's
-(memory, CPUs, first-boot config), unless --force. lab down removes the checkpoints
-with the lab; lab reset NODE drops that node's share of them.
+left, or the lab's keys changed since: restore refuses it unless --force, and one that
+would bring back an older definition than the Labfile's (memory, CPUs, first-boot
+config) too. A node that was reset or replaced since lost its share of the checkpoint
+with its old disk: that checkpoint cannot be restored (lab reset says so). A restore
+cut short is finished by running it again (lab up refuses the half-restored lab).
+lab down removes the checkpoints with the lab.
 
 Options:
   --force   save: replace a checkpoint of that name; restore: restore a stale one, or an
@@ -93,16 +95,33 @@ function contextOf(flags: Flags, events = true) {
 
 async function save(flags: Flags, name: string): Promise<number> {
   const ctx = contextOf(flags);
-  const r = await withLabLock(
-    ctx.lab.name,
-    { timeoutMs: lockTimeout(flags.values['lock-timeout'], HELP) },
-    () => saveCheckpoint(ctx, name, { force: Boolean(flags.values.force) }),
-  );
+  // The nodes are paused for the save: a first Ctrl-C waits for it (seconds) so that they
+  // run again; a second ends lab at once (lab up then resumes them).
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    signalled = sig;
+    process.stderr.write(
+      `${sig}: finishing the checkpoint first, so that the nodes run again (again to stop at once)\n`,
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let r;
+  try {
+    r = await withLabLock(ctx.lab.name, { timeoutMs: lockTimeout(flags.values['lock-timeout'], HELP) }, () =>
+      saveCheckpoint(ctx, name, { force: Boolean(flags.values.force) }),
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   if (flags.values.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else
     process.stdout.write(
       `checkpoint ${r.name} saved: ${r.nodes.length} nodes, ${mib(r.sizeBytes)} of memory state, paused ${seconds(r.pausedMs)}, in ${seconds(r.ms)}\n`,
     );
+  if (signalled) return signalled === 'SIGTERM' ? 143 : 130;
   return 0;
 }
 

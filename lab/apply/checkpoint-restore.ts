@@ -4,8 +4,11 @@
  * `lab up` (SSH, services, etcd settled, units), reported the same way. Identity is
  * untouched: the same domain, UUID, MAC, machine-id and pinned host key.
  */
-import { LabError, describeError } from '../errors.js';
+import { BadInputError, LabError, describeError } from '../errors.js';
+import { stopAgent } from '../guest/agent.js';
 import { resume, revertSnapshot, setGuestTime } from '../providers/snapshots.js';
+import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
+import { applyNetwork } from './network.js';
 import { failpoint } from '../runtime/failpoint.js';
 import { mapLimit } from '../runtime/limit.js';
 import { writeAtomic } from '../store/lab-dir.js';
@@ -62,7 +65,17 @@ export async function restoreCheckpoint(
       hint: `lab checkpoint restore ${name} --force restores it; then lab plan shows, and lab up applies, the Labfile`,
     });
   if (secret && secretDigest(secret) !== secretDigest(cp.secret)) await pinAgain(ctx, cp);
+  // A managed network down since (a host reboot): the reverted guests plug into it.
+  await applyNetwork(ctx, before.plan);
+  // Said before the first revert: a restore cut short is finished by itself, never by up.
+  book.restoring = { name, nodes, at: new Date().toISOString() };
+  await writeCheckpoints(ctx.dir.private, book);
+  // The connection agent's kept connections are from after the checkpoint: a reverted
+  // guest's TCP state is from before, so they hang rather than fail (3 s a node, measured).
+  // The agent starts again, with fresh ones, for the wait below.
+  await stopAgent(ctx.dir.private);
   const revertMs = await revertAll(ctx, cp, nodes);
+  delete book.restoring;
   book.restored = {
     name,
     at: new Date().toISOString(),
@@ -71,7 +84,12 @@ export async function restoreCheckpoint(
   await writeCheckpoints(ctx.dir.private, book);
   // What libvirt has now is the checkpoint's: nothing to do but wait, as lab up waits.
   const prepared = await prepare(ctx, { buildImages: false, write: false });
+  // The restored nodes are as the checkpoint left them: waited for, never changed. A node
+  // not restored that is down or paused is brought up as lab up would; nothing else.
   for (const p of prepared.plan.nodes) {
+    const bringUp =
+      !nodes.includes(p.node) && p.actions.length === 1 && /^(start|resume)$/.test(p.actions[0]!);
+    if (bringUp) continue;
     p.actions = [];
     p.reasons = [];
   }
@@ -86,21 +104,27 @@ export async function restoreCheckpoint(
  * a member brought back to an older raft log panics once the leader's commit index is
  * past it ("tocommit(N) is out of range", etcd-io/etcd#10254).
  */
-function chosenNodes(ctx: LabContext, cp: Checkpoint, named: string[]): string[] {
+export function chosenNodes(ctx: Pick<LabContext, 'lab'>, cp: Checkpoint, named: string[]): string[] {
   const all = ctx.lab.nodes.map((n) => n.name);
-  if (named.length === 0 || named.length === all.length) return all.filter((n) => cp.nodes[n]);
   const unknown = named.filter((n) => !all.includes(n));
   if (unknown.length)
-    throw new LabError(`no node ${unknown.join(', ')} in lab ${ctx.lab.name} (nodes: ${all.join(', ')})`);
-  const members = ctx.lab.nodes.filter((n) => named.includes(n.name) && n.services.includes('etcd'));
+    throw new BadInputError(
+      `no node ${unknown.join(', ')} in lab ${ctx.lab.name} (nodes: ${all.join(', ')})`,
+    );
+  const outside = named.filter((n) => !cp.nodes[n]);
+  if (outside.length)
+    throw new BadInputError(
+      `checkpoint ${cp.name} does not hold ${outside.join(', ')}: joined since it was taken`,
+    );
+  const wanted = new Set(named);
+  if (wanted.size === 0 || all.every((n) => wanted.has(n))) return all.filter((n) => cp.nodes[n]);
+  const members = ctx.lab.nodes.filter((n) => wanted.has(n.name) && n.services.includes('etcd'));
   if (members.length)
     throw new LabError(
       `${members.map((n) => n.name).join(', ')} ${members.length > 1 ? 'are etcd members' : 'is an etcd member'}: restored alone, a member's older raft log makes it panic once the leader is past it (etcd-io/etcd#10254)`,
-      {
-        hint: 'restore the whole lab (lab checkpoint restore NAME), or rebuild the member (lab reset NODE)',
-      },
+      { hint: 'restore the whole lab: lab checkpoint restore NAME' },
     );
-  return named;
+  return all.filter((n) => wanted.has(n));
 }
 
 /** The keys the checkpoint's guests were provisioned with, pinned again (the lab's secret then). */
@@ -118,24 +142,36 @@ async function pinAgain(ctx: LabContext, cp: Checkpoint): Promise<void> {
 /** Revert each node (paused) in parallel, then resume them together and set their clocks. */
 async function revertAll(ctx: LabContext, cp: Checkpoint, nodes: string[]): Promise<number> {
   const specs = ctx.lab.nodes.filter((n) => nodes.includes(n.name));
+  // Not cut by a first Ctrl-C: a revert half done is worse than one finished.
+  const virsh = new Virsh(ctx.virsh.uri, undefined, DEFAULT_VIRSH_RETRY);
   const t0 = performance.now();
-  await mapLimit(specs, 16, async (node) => {
-    // Shown as the node's boot step (up's live view knows it): from checkpoint NAME.
-    ctx.onEvent({
-      kind: 'node',
-      node: node.name,
-      step: 'boot',
-      status: 'start',
-      detail: `checkpoint ${cp.name}`,
-    });
-    await revertSnapshot(ctx.virsh, node.domain, cp.snapshot);
-    failpoint('restore-after-revert', node.name);
-  });
-  await mapLimit(specs, 16, (node) => resume(ctx.virsh, node.domain));
+  const reverted = await Promise.allSettled(
+    specs.map(async (node) => {
+      // Shown as the node's boot step (up's live view knows it): from checkpoint NAME.
+      ctx.onEvent({
+        kind: 'node',
+        node: node.name,
+        step: 'boot',
+        status: 'start',
+        detail: `checkpoint ${cp.name}`,
+      });
+      await revertSnapshot(virsh, node.domain, cp.snapshot);
+      failpoint('restore-after-revert', node.name);
+    }),
+  );
+  const failed = reverted.flatMap((r, i) =>
+    r.status === 'rejected' ? [[specs[i]!.name, r.reason] as const] : [],
+  );
+  if (failed.length)
+    throw new LabError(
+      `checkpoint ${cp.name}: ${failed.map(([n, r]) => `${n} not reverted: ${describeError(r)}`).join('; ')}`,
+      { hint: `the lab is half restored and paused: lab checkpoint restore ${cp.name} finishes it` },
+    );
+  await mapLimit(specs, 16, (node) => resume(virsh, node.domain));
   const revertMs = performance.now() - t0;
   failpoint('restore-after-resume');
   await mapLimit(specs, 16, async (node) => {
-    await setGuestTime(ctx.virsh, node.domain).catch((err: unknown) =>
+    await setGuestTime(virsh, node.domain).catch((err: unknown) =>
       ctx.onEvent({
         kind: 'log',
         level: 'warn',

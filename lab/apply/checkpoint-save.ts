@@ -8,10 +8,12 @@ import { statfs, stat } from 'node:fs/promises';
 import { HostError, LabError, describeError } from '../errors.js';
 import { imageInfo } from '../providers/qemu-img.js';
 import { createSnapshot, deleteSnapshot, resume, suspend } from '../providers/snapshots.js';
+import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
 import { failpoint } from '../runtime/failpoint.js';
 import { mapLimit } from '../runtime/limit.js';
 import {
   readCheckpoints,
+  restoreUnfinished,
   snapshotName,
   writeCheckpoints,
   type Checkpoint,
@@ -40,6 +42,8 @@ export async function saveCheckpoint(
 ): Promise<SaveResult> {
   const started = performance.now();
   const book = await readCheckpoints(ctx.dir.private);
+  const unfinished = restoreUnfinished(book);
+  if (unfinished) throw unfinished;
   if (book.checkpoints[name] && !opts.force)
     throw new LabError(`lab ${ctx.lab.name} already has a checkpoint ${name}`, {
       hint: `lab checkpoint save ${name} --force replaces it; lab checkpoint list shows them`,
@@ -110,15 +114,23 @@ async function snapshotAll(ctx: LabContext, checkpoint: string, snapshot: string
   const ev = (node: string, status: 'start' | 'done' | 'fail', detail?: string) =>
     ctx.onEvent({ kind: 'node', node, step: 'checkpoint', status, ...(detail ? { detail } : {}) });
   const domains = ctx.lab.nodes.map((n) => n.domain);
+  // Not cut by a signal: the nodes are resumed whatever happens (cmd holds a first Ctrl-C).
+  const virsh = new Virsh(ctx.virsh.uri, undefined, DEFAULT_VIRSH_RETRY);
   const t0 = performance.now();
   const taken: string[] = [];
+  let failure: unknown;
   try {
-    await mapLimit(domains, 16, (d) => suspend(ctx.virsh, d));
+    const paused = await Promise.allSettled(domains.map((d) => suspend(virsh, d)));
+    const notPaused = paused.flatMap((p, i) =>
+      p.status === 'rejected' ? [`${domains[i]}: ${describeError(p.reason)}`] : [],
+    );
+    if (notPaused.length)
+      throw new LabError(`checkpoint ${checkpoint} not taken: could not pause ${notPaused.join('; ')}`);
     failpoint('checkpoint-after-suspend');
     const outcomes = await Promise.allSettled(
       ctx.lab.nodes.map(async (node) => {
         ev(node.name, 'start', 'paused, saving memory and disk state');
-        await createSnapshot(ctx.virsh, node.domain, { name: snapshot, lab: ctx.lab.name, checkpoint });
+        await createSnapshot(virsh, node.domain, { name: snapshot, lab: ctx.lab.name, checkpoint });
         taken.push(node.domain);
         failpoint('checkpoint-after-snapshot', node.name);
         ev(node.name, 'done');
@@ -129,16 +141,29 @@ async function snapshotAll(ctx: LabContext, checkpoint: string, snapshot: string
     );
     if (failed.length) {
       for (const [node, reason] of failed) ev(node.name, 'fail', describeError(reason));
-      await mapLimit(taken, 8, (d) => deleteSnapshot(ctx.virsh, d, snapshot).catch(() => undefined));
-      throw new LabError(
+      failure = new LabError(
         `checkpoint ${checkpoint} not taken: ${failed.map(([n, r]) => `${n.name}: ${describeError(r)}`).join('; ')}`,
         { hint: 'the lab runs on as it was; nothing of the checkpoint is kept' },
       );
     }
-  } finally {
-    await mapLimit(domains, 16, (d) => resume(ctx.virsh, d));
+  } catch (err) {
+    failure = err;
   }
-  return performance.now() - t0;
+  // Every node resumed first (the pause is the cost), the failed checkpoint's snapshots after.
+  const resumed = await Promise.allSettled(domains.map((d) => resume(virsh, d)));
+  const pausedMs = performance.now() - t0;
+  if (failure) {
+    await mapLimit(taken, 8, (d) => deleteSnapshot(virsh, d, snapshot).catch(() => undefined));
+    throw failure instanceof Error ? failure : new LabError(describeError(failure));
+  }
+  const stuck = resumed.flatMap((r, i) =>
+    r.status === 'rejected' ? [`${domains[i]}: ${describeError(r.reason)}`] : [],
+  );
+  if (stuck.length)
+    throw new LabError(`checkpoint ${checkpoint} taken, but not every node runs again: ${stuck.join('; ')}`, {
+      hint: 'lab up resumes a paused node',
+    });
+  return pausedMs;
 }
 
 /**

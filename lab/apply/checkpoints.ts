@@ -8,6 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { imageInfo } from '../providers/qemu-img.js';
 import { LabError } from '../errors.js';
 import type { ObservedNode } from '../plan/plan.js';
 import { imageLocation } from '../providers/images.js';
@@ -131,7 +133,7 @@ export function findCheckpoint(book: CheckpointBook, name: string, lab: string):
 export async function deleteCheckpoint(ctx: LabContext, name: string): Promise<void> {
   const book = await readCheckpoints(ctx.dir.private);
   const cp = findCheckpoint(book, name, ctx.lab.name);
-  await mapLimit(Object.values(cp.nodes), 8, (n) => dropSnapshot(ctx, n.domain, cp.snapshot));
+  await mapLimit(Object.entries(cp.nodes), 8, ([node, n]) => dropSnapshot(ctx, node, n.domain, cp.snapshot));
   delete book.checkpoints[name];
   await writeCheckpoints(ctx.dir.private, book);
   await deleteOrphans(ctx, book);
@@ -147,18 +149,31 @@ export async function deleteOrphans(ctx: LabContext, book: CheckpointBook): Prom
     const orphans = (await snapshotNames(ctx.virsh, node.domain)).filter(
       (s) => s.startsWith(SNAPSHOT_PREFIX) && !known.has(s),
     );
-    for (const s of orphans) await dropSnapshot(ctx, node.domain, s);
+    for (const s of orphans) await dropSnapshot(ctx, node.name, node.domain, s);
     return orphans.map((s) => `${node.name}:${s}`);
   });
   return found.flat();
 }
 
-/** A snapshot gone from the disk and libvirt; only from libvirt when its disk no longer has it. */
-async function dropSnapshot(ctx: LabContext, domain: string, snapshot: string): Promise<void> {
+/**
+ * A snapshot gone from the disk and libvirt. Only libvirt's record is dropped when the disk
+ * no longer holds it (qemu-img says so); any other failure is said, with its cause: the
+ * memory state would stay in the overlay, unseen.
+ */
+async function dropSnapshot(ctx: LabContext, node: string, domain: string, snapshot: string): Promise<void> {
   if (!(await snapshotNames(ctx.virsh, domain)).includes(snapshot)) return;
-  await deleteSnapshot(ctx.virsh, domain, snapshot).catch(() =>
-    deleteSnapshot(ctx.virsh, domain, snapshot, { metadataOnly: true }),
-  );
+  try {
+    await deleteSnapshot(ctx.virsh, domain, snapshot);
+  } catch (err) {
+    const disk = path.join(ctx.dir.disks, `${node}.qcow2`);
+    const info = await imageInfo(disk, ctx.signal, 'qcow2').catch(() => undefined);
+    if (info && !info.snapshots?.some((s) => s.name === snapshot))
+      return deleteSnapshot(ctx.virsh, domain, snapshot, { metadataOnly: true });
+    throw new LabError(`could not delete snapshot ${snapshot} of ${node}`, {
+      cause: err,
+      hint: `its memory state stays in ${disk}; lab down removes it with the lab`,
+    });
+  }
 }
 
 /** What libvirt and the disks hold of every node now (for save and restore). */

@@ -23,6 +23,7 @@ import { checkAddressesFree, preflightUp } from './preflight.js';
 import { deadlines, prepare, type Prepared } from './prepare.js';
 import { openState, recordResults, unwaitedNodes } from './run-state.js';
 import type { StateWriter } from '../store/state-file.js';
+import { readCheckpoints, restoreUnfinished } from '../store/checkpoints.js';
 import { convergeUnits, type UnitsResult } from './units.js';
 
 export type { NodeResult } from './converge-node.js';
@@ -55,6 +56,8 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
   const phase = phaseLogger(ctx, started);
   // Refused before anything is written (keys, folders, disks).
   await preflightUp(ctx);
+  const unfinished = restoreUnfinished(await readCheckpoints(ctx.dir.private));
+  if (unfinished) throw unfinished;
   phase('preflight');
   // A lab folder this run creates is removed again when the run is refused before any
   // node is touched (an address in use on the LAN): a refused up leaves nothing.

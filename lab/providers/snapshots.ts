@@ -2,6 +2,7 @@
  * libvirt's verbs for checkpoints: pause and resume, internal snapshots with memory, and
  * the guest clock. Each is idempotent where a lost reply may be asked again (R24).
  */
+import { LabError } from '../errors.js';
 import { renderSnapshotXml } from '../render/snapshot-xml.js';
 import type { Virsh } from './virsh.js';
 
@@ -63,7 +64,7 @@ export async function deleteSnapshot(
     )
     .then((r) => {
       if (r.exitCode !== 0 && !/not found|no domain snapshot/i.test(r.stderr))
-        throw new Error(`virsh snapshot-delete ${domain} ${name}: ${r.stderr.trim()}`);
+        throw new LabError(`could not delete snapshot ${name} of ${domain}: ${r.stderr.trim()}`);
     });
 }
 

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { LabError } from '../errors.js';
 import { writeDurable } from './state-file.js';
 
 /** One node as it was when the checkpoint was taken: what a restore brings back. */
@@ -42,6 +43,12 @@ export interface CheckpointBook {
   checkpoints: Record<string, Checkpoint>;
   /** The checkpoint the lab was last restored from, and when (ISO time). */
   restored?: { name: string; at: string; nodes?: string[] };
+  /**
+   * A restore under way, written before its first revert and cleared when every node it
+   * reverted runs with its clock set: one that was cut short leaves nodes from two
+   * instants, which only the same restore may bring together (lab up refuses them).
+   */
+  restoring?: { name: string; nodes: string[]; at: string };
 }
 
 /** libvirt's snapshot name for a checkpoint: prefixed, so lab finds its own (and orphans). */
@@ -53,16 +60,49 @@ export const CHECKPOINT_NAME = /^[a-z0-9][a-z0-9._-]{0,39}$/;
 
 export const checkpointsFile = (privateDir: string) => path.join(privateDir, 'checkpoints.json');
 
-/** The book; empty when there is none, or when it is not one lab can read (never guessed at). */
+/**
+ * The book: empty when there is none, its backup when it is damaged, and an error when
+ * neither can be read. Never an empty book for a damaged one: the snapshots that no book
+ * names are deleted as a killed save's leftovers.
+ */
 export async function readCheckpoints(privateDir: string): Promise<CheckpointBook> {
+  const file = checkpointsFile(privateDir);
+  const main = await readBook(file);
+  if (main !== undefined) return main ?? { version: 1, checkpoints: {} };
+  const backup = await readBook(`${file}.bak`);
+  if (backup) return backup;
+  throw new LabError(`${file} is damaged and has no usable backup: the lab's checkpoints are unknown`, {
+    hint: 'lab never guesses here: restore the file, or remove it to forget every checkpoint (their snapshots stay in libvirt)',
+  });
+}
+
+/** The book in `file`: null when there is no file, undefined when it is not a book. */
+async function readBook(file: string): Promise<CheckpointBook | null | undefined> {
+  let text: string;
   try {
-    const book = JSON.parse(await readFile(checkpointsFile(privateDir), 'utf8')) as Partial<CheckpointBook>;
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return undefined;
+  }
+  try {
+    const book = JSON.parse(text) as Partial<CheckpointBook>;
     if (book.version === 1 && typeof book.checkpoints === 'object' && book.checkpoints !== null)
       return book as CheckpointBook;
   } catch {
-    /* none, or damaged */
+    /* damaged */
   }
-  return { version: 1, checkpoints: {} };
+  return undefined;
+}
+
+/** The refusal of anything but the same restore while one is half done. */
+export function restoreUnfinished(book: CheckpointBook): LabError | undefined {
+  const r = book.restoring;
+  if (!r) return undefined;
+  return new LabError(
+    `a restore of checkpoint ${r.name} (${r.nodes.join(', ')}) was cut short at ${r.at}: its nodes may be from two different instants`,
+    { hint: `lab checkpoint restore ${r.name} finishes it` },
+  );
 }
 
 /** Writes the book durably (new file, fsync, rename, folder fsync): whole or not at all. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { chosenNodes } from '../../../lab/apply/checkpoint-restore.js';
 import { definitionDrift, findCheckpoint, secretDigest } from '../../../lab/apply/checkpoints.js';
 import { parseNames } from '../../../lab/providers/snapshots.js';
 import { parseImageInfo } from '../../../lab/providers/qemu-img.js';
@@ -59,11 +60,12 @@ describe('checkpoints: what a restore would bring back', () => {
     const book = { version: 1 as const, checkpoints: { ex3: checkpoint() } };
     expect(findCheckpoint(book, 'ex3', 'r').name).toBe('ex3');
     expect(() => findCheckpoint(book, 'ex4', 'r')).toThrow(/lab r has no checkpoint ex4/);
-    try {
-      findCheckpoint({ version: 1, checkpoints: {} }, 'x', 'r');
-    } catch (err) {
-      expect((err as { hint?: string }).hint).toBe('take one with: lab checkpoint save x');
-    }
+    expect(() => findCheckpoint(book, 'ex4', 'r')).toThrow(
+      expect.objectContaining({ hint: 'its checkpoints: ex3' }),
+    );
+    expect(() => findCheckpoint({ version: 1, checkpoints: {} }, 'x', 'r')).toThrow(
+      expect.objectContaining({ hint: 'take one with: lab checkpoint save x' }),
+    );
   });
 
   it("compares the lab's secret by digest, whatever its spelling", () => {
@@ -104,5 +106,43 @@ describe('checkpoint names, snapshots and sizes', () => {
     );
     expect(info.snapshots).toEqual([{ name: 'lab-ckpt-a', vmStateBytes: 510_000_000 }]);
     expect(parseImageInfo(JSON.stringify({ format: 'qcow2', 'virtual-size': 4 })).snapshots).toBeUndefined();
+  });
+});
+
+describe('which nodes a restore brings back', () => {
+  // a, b and c: etcd members; w: docker only.
+  const four = labSpec({
+    extra: 'services: [etcd]\n',
+    nodes:
+      '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n  - { name: c, ip: 10.9.0.4 }\n' +
+      '  - { name: w, ip: 10.9.0.5, services: [docker] }\n',
+  });
+  const cp: Checkpoint = {
+    ...checkpoint(),
+    nodes: Object.fromEntries(four.nodes.map((n) => [n.name, checkpoint().nodes.a!])),
+  };
+  const ctx = { lab: four };
+
+  it("all of them when none or every one is named, in the Labfile's order", () => {
+    expect(chosenNodes(ctx, cp, [])).toEqual(['a', 'b', 'c', 'w']);
+    expect(chosenNodes(ctx, cp, ['w', 'c', 'b', 'a'])).toEqual(['a', 'b', 'c', 'w']);
+  });
+
+  it('a node named twice is still one node: never the whole lab by count', () => {
+    expect(chosenNodes(ctx, cp, ['w', 'w', 'w', 'w'])).toEqual(['w']);
+  });
+
+  it('an etcd member alone, or with others short of all, is refused with the reason', () => {
+    expect(() => chosenNodes(ctx, cp, ['b'])).toThrow(/b is an etcd member.*etcd-io\/etcd#10254/);
+    expect(() => chosenNodes(ctx, cp, ['w', 'a'])).toThrow(/a is an etcd member/);
+  });
+
+  it('an unknown node, or one the checkpoint does not hold, is bad input (exit 2), even padded to the count', () => {
+    expect(() => chosenNodes(ctx, cp, ['x', 'y', 'z', 'q'])).toThrow(
+      expect.objectContaining({ exitCode: 2 }),
+    );
+    expect(() => chosenNodes(ctx, cp, ['x'])).toThrow(/no node x in lab r \(nodes: a, b, c, w\)/);
+    const older: Checkpoint = { ...cp, nodes: { a: cp.nodes.a!, b: cp.nodes.b!, c: cp.nodes.c! } };
+    expect(() => chosenNodes(ctx, older, ['w'])).toThrow(/does not hold w: joined since/);
   });
 });
