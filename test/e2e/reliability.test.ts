@@ -383,18 +383,13 @@ describe('reliability and security of one lab on real libvirt', () => {
   });
 
   it('lab reset of this lab while another lab comes up: both succeed, nothing shared; reset keeps the identity on a fresh disk', async () => {
-    const other = writeLabfile(`name: ${NAME}2
-template: debian-12-lab
-network:
-  mode: bridge
-  bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}
-  cidr: 10.77.0.0/24
-  gateway: 10.77.0.1
-defaults: { cpus: 1, memory: 768MiB, disk: 4GiB }
-services: [etcd, docker]
-nodes:
-  - { name: ${NODE}, ip: 10.77.0.62 }
-`);
+    const other = writeLabfile(
+      bridgeLabfile({
+        name: `${NAME}2`,
+        services: '[etcd, docker]',
+        nodes: `  - { name: ${NODE}, ip: 10.77.0.62 }\n`,
+      }),
+    );
     const bootId = async () =>
       (await run(['ssh', NODE, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim();
     const before = { boot: await bootId(), status: await statusJson(file) };
