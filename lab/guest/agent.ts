@@ -214,6 +214,24 @@ export async function stopAgent(privateDir: string): Promise<boolean> {
   const argv = cmdline.split('\0');
   if (!argv.includes('__agent') || !argv.includes(socket)) return false;
   process.kill(pid, 'SIGTERM');
-  for (let waited = 0; waited < 3000 && existsSync(`/proc/${pid}`); waited += 50) await sleep(50);
+  for (let waited = 0; waited < 3000 && !hasEnded(pid); waited += 20) await sleep(20);
   return true;
+}
+
+/**
+ * Whether process `pid` has ended: gone, or a zombie. The detached agent's parent is init,
+ * which reaps when it likes: a PID 1 that reaps once a second kept stopAgent waiting
+ * 1.3 s on a process that had exited in 0.1 s (measured, before a checkpoint restore).
+ */
+export function hasEnded(pid: number): boolean {
+  try {
+    return procState(readFileSync(`/proc/${pid}/stat`, 'utf8')) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** The state letter of a `/proc/PID/stat` line (after the command name, which may hold spaces or parentheses). Pure. */
+export function procState(stat: string): string | undefined {
+  return /^\S+\s+\(.*\)\s+(\S)/s.exec(stat)?.[1];
 }
