@@ -109,7 +109,7 @@ export type Child = ResultPromise;
 /** How `spawnProgram` starts a program: execa's stream options, and whether Ctrl-C twice ends it. */
 export type SpawnOptions = Pick<
   Options,
-  'stdin' | 'stdout' | 'stderr' | 'all' | 'buffer' | 'timeout' | 'cancelSignal' | 'env'
+  'stdin' | 'stdio' | 'stdout' | 'stderr' | 'all' | 'buffer' | 'timeout' | 'cancelSignal' | 'env'
 > & {
   /**
    * Counted among the programs a second Ctrl-C ends (default true). The lock holder

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import { chmod, open, readFile } from 'node:fs/promises';
+import { constants, existsSync, lstatSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnProgram, type Child } from '../runtime/exec.js';
 import { LabError } from '../errors.js';
 import { stateRoot } from './lab-dir.js';
+import { UnsafePathError, ensureOwnDir, myUid, openChecked, unsafeDir } from './safe-path.js';
 
 /** Who holds a lock: written into the lock file by the holder, read by whoever waits. */
 export interface LockHolder {
@@ -41,16 +42,30 @@ export function describeHolder(h: LockHolder, now = Date.now()): string {
 }
 
 /**
- * Where the locks live: a runtime directory (tmpfs, gone at reboot), one file per lab and
+ * Where the locks live: a runtime folder (tmpfs, gone at reboot), one file per lab and
  * state root. Never inside the lab's own folder: `lab down` deletes that folder, and a
  * deleted lock file would let a waiting process and a new one both "hold" the lock.
+ * Root's are in /run/lab/locks, which only root can write on the way to (not /run/lock,
+ * where any user could make the folder first); another user's in its own runtime folder
+ * (XDG_RUNTIME_DIR, 0700), or in its state folder when it has none. S10.
  */
 export function lockDir(): string {
   if (process.env.LAB_LOCK_DIR) return path.resolve(process.env.LAB_LOCK_DIR);
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (isRoot) return '/run/lock/lab';
-  if (process.env.XDG_RUNTIME_DIR) return path.join(process.env.XDG_RUNTIME_DIR, 'lab', 'locks');
+  if (myUid() === 0) return '/run/lab/locks';
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  if (runtime && isPrivateRuntimeDir(runtime)) return path.join(runtime, 'lab', 'locks');
   return path.join(stateRoot(), '.locks');
+}
+
+/** XDG_RUNTIME_DIR as the XDG spec has it: this user's own, 0700, on a way nobody else can change. */
+function isPrivateRuntimeDir(dir: string): boolean {
+  if (!path.isAbsolute(dir) || unsafeDir(dir)) return false;
+  try {
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === myUid() && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
 }
 
 export function lockFileFor(name: string): string {
@@ -61,8 +76,9 @@ export function lockFileFor(name: string): string {
 /**
  * One lock for the whole host, whoever runs lab and with whatever state root: the managed
  * networks of all labs share the host's routes and bridge names, so creating one is
- * serialized across labs and users. /run/lock (tmpfs, sticky, writable by all) holds it,
- * readable and lockable by every user (see `acquireLock`'s `shared`).
+ * serialized across labs and users. It lives in /run/lock (tmpfs, sticky, writable by
+ * all): its maker's, 0644, lockable by every user (flock needs only a read-only
+ * descriptor), written by none but its maker (see `acquireLock`'s `shared`).
  */
 export function hostNetworksLockFile(): string {
   if (process.env.LAB_LOCK_DIR)
@@ -77,97 +93,114 @@ export interface Lock {
   release(): Promise<void>;
 }
 
+/** Held locks, kept referenced: a descriptor closed by the garbage collector would free its lock. */
+const held = new Set<FileHandle>();
+
 /**
- * Takes an exclusive lock with flock(2) semantics, held by a `flock(1)` child whose
- * command reads our stdin: when this process ends in any way (even SIGKILL), the pipe
- * closes, the child exits and the kernel drops the lock. No PID file, no stale lock.
+ * Takes an exclusive lock with flock(2) semantics on a descriptor this process keeps
+ * open: `flock(1)` is handed that descriptor (as its fd 3), locks it and exits; the lock
+ * belongs to the open file, so it is held until this process closes it or ends in any
+ * way (even SIGKILL). No PID file, no stale lock, and no second open of the path.
  * `timeoutMs` 0 fails at once (Terraform's -lock-timeout default), else it waits.
+ *
+ * The file is opened safely (safe-path.ts): a private lock (default) in a folder of this
+ * user's own (0700, or `dirMode`: the image cache's stays readable by QEMU's user), the
+ * file 0600 and this user's; a `shared` one (the host-wide lock, in
+ * a sticky folder) may be another user's file, then locked read-only and never written.
  */
 export async function acquireLock(
   file: string,
   what: string,
-  opts: { timeoutMs?: number; signal?: AbortSignal; shared?: boolean } = {},
+  opts: { timeoutMs?: number; signal?: AbortSignal; shared?: boolean; dirMode?: number } = {},
 ): Promise<Lock> {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  // Create it 0600 before flock(1) does (it would create it 0644 under umask 022); a lock
-  // shared by every user of the host is 0666 whatever the umask (it holds no secret).
-  const fh = await open(file, 'a', opts.shared ? 0o666 : 0o600);
-  if (opts.shared && ((await fh.stat()).mode & 0o777) !== 0o666)
-    await chmod(file, 0o666).catch(() => undefined);
-  await fh.close();
-  const timeoutMs = opts.timeoutMs ?? 0;
-  const started = performance.now();
-  const wait = timeoutMs > 0 ? ['--wait', String(Math.max(1, Math.ceil(timeoutMs / 1000)))] : ['--nonblock'];
-  const child: Child = spawnProgram(
-    'flock',
-    ['--exclusive', ...wait, '--close', '--conflict-exit-code', '75', file, 'cat'],
-    {
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
+  const dir = path.dirname(file);
+  if (opts.shared) {
+    const why = unsafeDir(dir);
+    if (why) throw new UnsafePathError(dir, why);
+    if (!existsSync(dir)) ensureOwnDir(dir, 0o755);
+  } else ensureOwnDir(dir, opts.dirMode ?? 0o700);
+  const { fh, writable } = await openChecked(file, { mode: opts.shared ? 0o644 : 0o600, own: !opts.shared });
+  try {
+    const timeoutMs = opts.timeoutMs ?? 0;
+    const started = performance.now();
+    const wait =
+      timeoutMs > 0 ? ['--wait', String(Math.max(1, Math.ceil(timeoutMs / 1000)))] : ['--nonblock'];
+    const child: Child = spawnProgram('flock', ['--exclusive', ...wait, '--conflict-exit-code', '75', '3'], {
+      // flock(1) gets the lock's descriptor as its fd 3, nothing else of ours. (execa's
+      // types name parent descriptors 3-9 only; it hands any number to Node's spawn.)
+      stdio: ['ignore', 'ignore', 'pipe', fh.fd as 3],
       track: false,
       ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    },
-  );
-  // cat echoes this line only once flock(1) has the lock and ran it.
-  child.stdin!.write('locked\n');
-  const acquired = await new Promise<boolean>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve(true));
-    child.then(
-      (r) => (r.exitCode === 75 ? resolve(false) : reject(lockFailure(file, r.exitCode, r.isCanceled))),
-      (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
-    );
-  });
-  if (!acquired) {
-    throw new LockedError(what, await readHolder(file), timeoutMs > 0 ? performance.now() - started : 0);
+    });
+    const r = await child;
+    if (r.exitCode === 75)
+      throw new LockedError(what, await readHolder(file), timeoutMs > 0 ? performance.now() - started : 0);
+    if (r.exitCode !== 0) throw lockFailure(file, r.exitCode, r.isCanceled, String(r.stderr ?? ''));
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
   }
-  await writeHolder(file);
+  held.add(fh);
+  if (writable) await writeHolder(fh, !!opts.shared);
   return {
     file,
     async release() {
-      await truncateHolder(file);
-      child.stdin!.end();
-      await child;
+      if (!held.delete(fh)) return;
+      if (writable) await fh.truncate(0).catch(() => undefined);
+      await fh.close();
     },
   };
 }
 
-function lockFailure(file: string, code: number | undefined, cancelled: boolean): Error {
+function lockFailure(file: string, code: number | undefined, cancelled: boolean, stderr: string): Error {
   if (cancelled) return new LabError(`interrupted while waiting for the lock ${file}`);
-  return new LabError(`could not take the lock ${file}: flock exited with ${code ?? 'no code'}`, {
-    hint: 'flock(1) comes with util-linux',
-  });
+  return new LabError(
+    `could not take the lock ${file}: flock exited with ${code ?? 'no code'}${stderr.trim() ? ` (${stderr.trim()})` : ''}`,
+    { hint: 'flock(1) comes with util-linux' },
+  );
 }
 
-async function writeHolder(file: string): Promise<void> {
-  const holder: LockHolder = {
-    pid: process.pid,
-    user: os.userInfo().username,
-    host: os.hostname(),
-    command: ['lab', ...process.argv.slice(2)].join(' '),
-    started: new Date().toISOString(),
-  };
-  const fh = await open(file, 'r+');
+/** This user's name, or its uid where it has no entry in the passwd database. */
+function userName(): string {
   try {
-    await fh.truncate(0);
-    await fh.write(`${JSON.stringify(holder)}\n`, 0);
-  } finally {
-    await fh.close();
+    return os.userInfo().username;
+  } catch {
+    return `uid ${myUid()}`;
   }
 }
 
-async function truncateHolder(file: string): Promise<void> {
-  const fh = await open(file, 'r+').catch(() => undefined);
-  await fh?.truncate(0);
-  await fh?.close();
+/**
+ * Says who holds the lock, through its descriptor. A shared lock's file is readable by
+ * every user: it names the command only (`lab up`), not its arguments (paths, names).
+ */
+async function writeHolder(fh: FileHandle, shared: boolean): Promise<void> {
+  const args = process.argv.slice(2);
+  const holder: LockHolder = {
+    pid: process.pid,
+    user: userName(),
+    host: os.hostname(),
+    command: ['lab', ...(shared ? args.slice(0, 1) : args)].join(' '),
+    started: new Date().toISOString(),
+  };
+  await fh.truncate(0);
+  await fh.write(`${JSON.stringify(holder)}\n`, 0);
 }
 
 export async function readHolder(file: string): Promise<LockHolder | undefined> {
+  // Never through a symlink, never blocked on a FIFO, never more than a holder's size.
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+    () => undefined,
+  );
+  if (!fh) return undefined;
   try {
-    const h = JSON.parse(await readFile(file, 'utf8')) as Partial<LockHolder>;
+    if (!(await fh.stat()).isFile()) return undefined;
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const h = JSON.parse(buf.subarray(0, bytesRead).toString('utf8')) as Partial<LockHolder>;
     return typeof h.pid === 'number' && typeof h.started === 'string' ? (h as LockHolder) : undefined;
   } catch {
     return undefined;
+  } finally {
+    await fh.close();
   }
 }

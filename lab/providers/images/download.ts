@@ -66,9 +66,10 @@ async function lockEntry(
 ): Promise<{ lock: Lock; waited: boolean }> {
   const file = `${target}.lock`;
   const what = `the image cache entry ${target}`;
-  const signal = opts.signal ? { signal: opts.signal } : {};
+  // The cache's folders stay 0755: QEMU (another user) reads the base images in them.
+  const lockOpts = { dirMode: 0o755, ...(opts.signal ? { signal: opts.signal } : {}) };
   try {
-    return { lock: await acquireLock(file, what, signal), waited: false };
+    return { lock: await acquireLock(file, what, lockOpts), waited: false };
   } catch (err) {
     if (!(err instanceof LockedError)) throw err;
     opts.onEvent({
@@ -79,7 +80,7 @@ async function lockEntry(
   }
   const timeoutMs = opts.lockTimeoutMs ?? 3 * 3600_000;
   try {
-    return { lock: await acquireLock(file, what, { timeoutMs, ...signal }), waited: true };
+    return { lock: await acquireLock(file, what, { timeoutMs, ...lockOpts }), waited: true };
   } catch (err) {
     if (!(err instanceof LockedError)) throw err;
     throw new HostError(

@@ -63,7 +63,7 @@ describe('per-lab lock', () => {
 });
 
 describe('host-wide network lock', () => {
-  it('is one file for every state root and user (in /run/lock, or LAB_LOCK_DIR), lockable by all: 0666 under any umask', async () => {
+  it('is one file for every state root and user (in /run/lock, or LAB_LOCK_DIR), lockable by all, writable by its maker only: 0644 under any umask', async () => {
     const saved = process.env.LAB_LOCK_DIR;
     try {
       delete process.env.LAB_LOCK_DIR;
@@ -83,7 +83,7 @@ describe('host-wide network lock', () => {
       const old = process.umask(0o077);
       try {
         const lock = await acquireLock(file, "this host's lab networks", { shared: true });
-        expect(statSync(file).mode & 0o777).toBe(0o666);
+        expect(statSync(file).mode & 0o777).toBe(0o644);
         // Another process is refused while it is held, and takes it once it is released.
         const other = await acquireLock(file, "this host's lab networks").then(
           () => 'taken',
