@@ -2,7 +2,8 @@ import { HostError, describeError } from '../../lab/errors.js';
 import { run as exec } from '../../lab/runtime/exec.js';
 import { chooseAccelerator } from '../../lab/providers/host.js';
 import { findIsoTool } from '../../lab/providers/iso.js';
-import { Virsh, resolveUri } from '../../lab/providers/virsh.js';
+import { Virsh } from '../../lab/providers/virsh.js';
+import { resolveUri } from '../../lab/providers/uri.js';
 import { parseFlags } from '../args.js';
 
 const HELP = `Usage: lab doctor [--uri URI]

@@ -2,7 +2,8 @@ import type { EventSink } from '../events.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { hostKey, userKey, type SshKeyPair } from '../plan/identity.js';
 import { formatSeconds } from '../runtime/clock.js';
-import { DEFAULT_VIRSH_RETRY, Virsh, resolveUri } from '../providers/virsh.js';
+import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
+import { resolveUri } from '../providers/uri.js';
 import { LabDir } from '../store/lab-dir.js';
 
 /** What every command needs about one lab: where its files are and how to reach libvirt. */

@@ -14,7 +14,6 @@ import type { LabPlan, ObservedNode } from '../plan/plan.js';
 import { run } from '../runtime/exec.js';
 import { hostRoutes, interfaceExists, isBridge } from '../providers/host.js';
 import { findIsoTool } from '../providers/iso.js';
-import { checkUriSafety } from '../providers/virsh.js';
 import { cacheRoot } from '../store/lab-dir.js';
 import type { LabContext } from './context.js';
 import { checkHostPaths } from './host-paths.js';
@@ -51,12 +50,7 @@ export async function preflightUp(ctx: LabContext): Promise<void> {
 
 /** Checks the host before anything is created; throws HostError with a hint. */
 export async function preflight(ctx: LabContext): Promise<void> {
-  const unsafe = checkUriSafety(ctx.virsh.uri);
-  if (unsafe && process.env.LAB_ALLOW_INSECURE_URI !== '1') {
-    throw new HostError(`refusing libvirt URI ${ctx.virsh.uri}: ${unsafe}`, {
-      hint: 'set LAB_ALLOW_INSECURE_URI=1 to allow it anyway',
-    });
-  }
+  // The URI was checked when ctx.virsh was made (providers/uri.ts approveUri), before any call.
   // Independent checks, at once: each is a process start.
   await Promise.all([
     ctx.virsh.check(),

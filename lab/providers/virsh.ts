@@ -6,6 +6,7 @@ import { HostError } from '../errors.js';
 import { realClock, type Clock } from '../runtime/clock.js';
 import { LAB_XMLNS } from '../render/types.js';
 import { CommandError, run, type RunResult } from '../runtime/exec.js';
+import { approveUri } from './uri.js';
 
 export type DomainState =
   | 'running'
@@ -18,103 +19,6 @@ export type DomainState =
   | 'idle'
   | 'dying'
   | 'missing';
-
-/** The libvirt URI lab talks to: the Labfile's, else LIBVIRT_DEFAULT_URI, else qemu:///system. */
-export function resolveUri(fromLabfile?: string): string {
-  return fromLabfile || process.env.LIBVIRT_DEFAULT_URI || 'qemu:///system';
-}
-
-export interface LibvirtUri {
-  /** The scheme, lower case: `qemu`, `qemu+ssh`. */
-  scheme: string;
-  /** The transport after `+` in the scheme, lower case (`ssh`, `tls`, `tcp`), or '' for none. */
-  transport: string;
-  /** The query's parameters in order, names and values URI-unescaped, as libvirt reads them. */
-  params: { name: string; value: string }[];
-}
-
-/**
- * `%XX` decoded (as libxml2's xmlURIUnescapeString does; a broken escape is kept as is),
- * and cut at a NUL as libvirt's C strings are (`no_verify%00x=1` is `no_verify=1` there).
- */
-function unescapeUriPart(s: string): string {
-  return decodePercent(s).split('\0')[0]!;
-}
-function decodePercent(s: string): string {
-  return s.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => {
-    try {
-      return decodeURIComponent(run);
-    } catch {
-      return Buffer.from(run.replace(/%/g, ''), 'hex').toString('latin1');
-    }
-  });
-}
-
-/**
- * A libvirt URI's scheme, transport and query parameters, as libvirt's own parser sees
- * them: parameter names and values URI-unescaped (names are matched case-insensitively by
- * libvirt). Separators are `&` and `;` (libvirt splits on `;` only where no `&` follows:
- * splitting on both finds every parameter libvirt could see, and more). Pure.
- */
-export function parseLibvirtUri(uri: string): LibvirtUri {
-  uri = uri.trim();
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase() ?? '';
-  const transport = scheme.includes('+') ? scheme.slice(scheme.indexOf('+') + 1) : '';
-  const q = uri.indexOf('?');
-  const query = q < 0 ? '' : uri.slice(q + 1).split('#')[0]!;
-  const params = query
-    .split(/[&;]/)
-    .filter((part) => part !== '' && !part.startsWith('='))
-    .map((part) => {
-      const eq = part.indexOf('=');
-      return eq < 0
-        ? { name: unescapeUriPart(part), value: '' }
-        : { name: unescapeUriPart(part.slice(0, eq)), value: unescapeUriPart(part.slice(eq + 1)) };
-    });
-  return { scheme, transport, params };
-}
-
-/**
- * `uri` with query parameters added, each name and value URI-escaped (libvirt: "parameter
- * values must be URI-escaped"), so a value holding `&`, `=`, `#` or `%` stays one value.
- * The one way lab should put a value into a libvirt URI. Pure.
- */
-export function withUriParams(uri: string, params: Record<string, string>): string {
-  const esc = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
-  const pairs = Object.entries(params).map(([k, v]) => `${esc(k)}=${esc(v)}`);
-  if (pairs.length === 0) return uri;
-  const [base, fragment] = uri.includes('#')
-    ? [uri.slice(0, uri.indexOf('#')), uri.slice(uri.indexOf('#'))]
-    : [uri, ''];
-  const sep = !base.includes('?') ? '?' : base.endsWith('?') || base.endsWith('&') ? '' : '&';
-  return `${base}${sep}${pairs.join('&')}${fragment}`;
-}
-
-/**
- * Why a libvirt URI weakens security, or undefined when it does not. lab refuses such a
- * URI unless the user says so (LAB_ALLOW_INSECURE_URI=1). Refused: the tcp transport
- * (unencrypted, unauthenticated) and ext (runs `command`, which libvirt itself does not
- * count as secure), in any case; `no_verify` set to anything but 0 (libvirt reads any
- * non-zero integer as "do not check the server's certificate / host key"); a
- * `known_hosts_verify` other than `normal` (`auto` trusts a new host key on first use,
- * `ignore` any key); a `command` (a program the URI names, run in place of ssh).
- * Parameter names in any case and URI-escaped forms count as libvirt reads them.
- */
-export function checkUriSafety(uri: string): string | undefined {
-  const { transport, params } = parseLibvirtUri(uri);
-  if (transport === 'tcp') return 'plain TCP transport is unencrypted and unauthenticated';
-  if (transport === 'ext')
-    return 'the ext transport runs the command the URI names, with no transport security';
-  for (const { name, value } of params) {
-    const key = name.toLowerCase();
-    if (key === 'no_verify' && !/^\s*[+-]?0+$/.test(value))
-      return `no_verify=${value} turns off TLS certificate and SSH host key checks`;
-    if (key === 'known_hosts_verify' && value.toLowerCase() !== 'normal')
-      return `known_hosts_verify=${value} accepts SSH host keys that are not known (only normal checks them)`;
-    if (key === 'command') return `command=${value} makes libvirt run that program to connect`;
-  }
-  return undefined;
-}
 
 /** Parses the x86_64 domain types (`kvm`, `qemu`) that `virsh capabilities` offers. Pure. */
 export function parseCapabilityDomainTypes(xml: string): string[] {
@@ -204,12 +108,21 @@ export class Virsh {
   private readonly retry: VirshRetry;
   /** Has any call of this Virsh reached libvirt? */
   private reached = false;
+  /** The URI every call passes with `-c`: the one given, an alias resolved, checked (S11). */
+  readonly uri: string;
+  /** Throws UnsafeUriError for a URI that turns checks off: no Virsh, so no call, for it. */
   constructor(
-    readonly uri: string,
+    uri: string,
     private readonly signal?: AbortSignal,
     retry: VirshRetry = DEFAULT_VIRSH_RETRY,
   ) {
+    this.uri = approveUri(uri);
     this.retry = retry;
+  }
+
+  /** The same URI and retry (and its reports), not cut by a signal: for steps that must finish once begun. */
+  uncancellable(): Virsh {
+    return new Virsh(this.uri, undefined, this.retry);
   }
 
   /**

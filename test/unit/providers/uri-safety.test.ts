@@ -4,7 +4,7 @@
 // `no_verify` as an integer (any non-zero one turns checks off), transports in any case.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkUriSafety, parseLibvirtUri, withUriParams } from '../../../lab/providers/virsh.js';
+import { checkUriSafety, parseLibvirtUri, withUriParams } from '../../../lab/providers/uri.js';
 
 /** [uri, undefined when allowed, else what the reason must say]. */
 const TABLE: [string, RegExp | undefined][] = [
