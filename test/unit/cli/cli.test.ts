@@ -1,5 +1,13 @@
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,7 +75,58 @@ describe('the lab CLI', { timeout: 60_000 }, () => {
     ]);
     expect(statSync(path.join(out, 'coreos1', 'user-data')).mode & 0o777).toBe(0o600);
     expect(readdirSync(state)).toEqual([]);
+    // No private key in any file: a marked placeholder where the host key goes; the public one is there.
+    for (const node of ['coreos1', 'coreos2', 'coreos3'])
+      for (const f of readdirSync(path.join(out, node)))
+        expect(readFileSync(path.join(out, node, f), 'utf8'), `${node}/${f}`).not.toMatch(/PRIVATE KEY/);
+    const userData = readFileSync(path.join(out, 'coreos1', 'user-data'), 'utf8');
+    expect(userData).toContain('LAB-RENDER-PLACEHOLDER');
+    expect(userData).toMatch(/ed25519_public: ssh-ed25519 AAAA/);
+    expect(r.stdout).toContain('private host keys left out: --with-secrets writes them');
   });
+
+  it('lab render --with-secrets writes the host keys: 0600 files in a 0700 folder it makes', async () => {
+    const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'lab-render-')), 'secrets');
+    const r = await cli([
+      'render',
+      '-f',
+      'Labfile.example.yaml',
+      '--out',
+      out,
+      '--with-secrets',
+      '--accel',
+      'tcg',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o700);
+    const userData = path.join(out, 'coreos1', 'user-data');
+    expect(statSync(userData).mode & 0o777).toBe(0o600);
+    expect(readFileSync(userData, 'utf8')).toContain('-----BEGIN OPENSSH PRIVATE KEY-----');
+    expect(readFileSync(userData, 'utf8')).not.toContain('LAB-RENDER-PLACEHOLDER');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'lab render refuses a --out folder another user made, with a symlink planted in it (S10)',
+    async () => {
+      const base = mkdtempSync(path.join(os.tmpdir(), 'lab-render-'));
+      chmodSync(base, 0o1777);
+      const target = path.join(mkdtempSync(path.join(os.tmpdir(), 'lab-etc-')), 'victim');
+      mkdirSync(target, { mode: 0o700 });
+      const out = path.join(base, 'lab-render');
+      const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+      expect((await execa(nobody[0]!, [...nobody.slice(1), 'mkdir', '-m', '0777', out])).exitCode).toBe(0);
+      expect(
+        (await execa(nobody[0]!, [...nobody.slice(1), 'ln', '-s', target, path.join(out, 'coreos1')]))
+          .exitCode,
+      ).toBe(0);
+      for (const extra of [[], ['--with-secrets']]) {
+        const r = await cli(['render', '-f', 'Labfile.example.yaml', '--out', out, ...extra]);
+        expect(r.exitCode).toBe(1);
+        expect(r.stderr).toMatch(/refusing .*lab-render: .*owned by uid 65534/);
+      }
+      expect(readdirSync(target)).toEqual([]);
+    },
+  );
 
   it('usage mistakes exit 2 with the usage line', async () => {
     const r = await cli(['render', '-f', 'Labfile.example.yaml']);
