@@ -2,6 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // A missing or different golden fails, in CI and out of it: vitest would otherwise
+    // write a missing one and pass outside CI. `npm run golden:update` rewrites them (-u).
+    update: 'none',
     projects: [
       {
         test: {
