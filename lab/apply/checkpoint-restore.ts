@@ -7,7 +7,6 @@
 import { BadInputError, LabError, describeError } from '../errors.js';
 import { stopAgent } from '../guest/agent.js';
 import { resume, revertSnapshot, setGuestTime } from '../providers/snapshots.js';
-import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
 import { applyNetwork } from './network.js';
 import { failpoint } from '../runtime/failpoint.js';
 import { mapLimit } from '../runtime/limit.js';
@@ -158,7 +157,7 @@ async function revertAll(
 ): Promise<{ revertMs: number; clocks: Promise<void> }> {
   const specs = ctx.lab.nodes.filter((n) => nodes.includes(n.name));
   // Not cut by a first Ctrl-C: a revert half done is worse than one finished.
-  const virsh = new Virsh(ctx.virsh.uri, undefined, DEFAULT_VIRSH_RETRY);
+  const virsh = ctx.virsh.uncancellable();
   const t0 = performance.now();
   const reverted = await Promise.allSettled(
     specs.map(async (node) => {

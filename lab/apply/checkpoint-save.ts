@@ -8,7 +8,6 @@ import { statfs, stat } from 'node:fs/promises';
 import { HostError, LabError, describeError } from '../errors.js';
 import { imageInfo } from '../providers/qemu-img.js';
 import { createSnapshot, deleteSnapshot, resume, suspend } from '../providers/snapshots.js';
-import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
 import { failpoint } from '../runtime/failpoint.js';
 import { mapLimit } from '../runtime/limit.js';
 import {
@@ -115,7 +114,7 @@ async function snapshotAll(ctx: LabContext, checkpoint: string, snapshot: string
     ctx.onEvent({ kind: 'node', node, step: 'checkpoint', status, ...(detail ? { detail } : {}) });
   const domains = ctx.lab.nodes.map((n) => n.domain);
   // Not cut by a signal: the nodes are resumed whatever happens (cmd holds a first Ctrl-C).
-  const virsh = new Virsh(ctx.virsh.uri, undefined, DEFAULT_VIRSH_RETRY);
+  const virsh = ctx.virsh.uncancellable();
   const t0 = performance.now();
   const taken: string[] = [];
   let failure: unknown;
@@ -172,13 +171,26 @@ async function snapshotAll(ctx: LabContext, checkpoint: string, snapshot: string
  */
 async function checkRoom(ctx: LabContext): Promise<void> {
   const fs = await statfs(ctx.dir.disks);
-  const free = fs.bavail * fs.bsize;
-  const need = ctx.lab.nodes.reduce((sum, n) => sum + n.memoryMiB * 1024 ** 2, 0) + SPARE_BYTES;
-  if (free < need)
-    throw new HostError(
-      `not enough disk for a checkpoint: ${gib(free)} free in ${ctx.dir.disks}, up to ${gib(need)} needed (each node's memory, and some spare)`,
-      { hint: 'free some space, or delete a checkpoint (lab checkpoint delete NAME)' },
-    );
+  const short = roomShortfall(
+    fs.bavail * fs.bsize,
+    ctx.lab.nodes.map((n) => n.memoryMiB),
+    ctx.dir.disks,
+  );
+  if (short)
+    throw new HostError(short, {
+      hint: 'free some space, or delete a checkpoint (lab checkpoint delete NAME)',
+    });
+}
+
+/** What is missing for a checkpoint of guests with these memory sizes, or undefined. Pure. */
+export function roomShortfall(
+  freeBytes: number,
+  memoryMiB: readonly number[],
+  where: string,
+): string | undefined {
+  const need = memoryMiB.reduce((sum, m) => sum + m * 1024 ** 2, 0) + SPARE_BYTES;
+  if (freeBytes >= need) return undefined;
+  return `not enough disk for a checkpoint: ${gib(freeBytes)} free in ${where}, up to ${gib(need)} needed (each node's memory, and some spare)`;
 }
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;

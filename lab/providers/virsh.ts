@@ -61,6 +61,16 @@ const LOST_CONNECTION = new RegExp(
   'i',
 );
 
+/**
+ * Whether virsh's error output says a connection that had been made was lost in the
+ * middle of a call (not refused at connect). Pure.
+ */
+export function isLostMidCall(stderr: string): boolean {
+  return /End of file while reading data|Cannot (?:recv|write) data|client socket is closed|Disconnected from \S+ due to/i.test(
+    stderr,
+  );
+}
+
 /** Whether virsh's error output says the connection to libvirt failed, not the operation. Pure. */
 export function isLostConnection(stderr: string): boolean {
   return LOST_CONNECTION.test(stderr);
@@ -122,7 +132,9 @@ export class Virsh {
 
   /** The same URI and retry (and its reports), not cut by a signal: for steps that must finish once begun. */
   uncancellable(): Virsh {
-    return new Virsh(this.uri, undefined, this.retry);
+    const twin = new Virsh(this.uri, undefined, this.retry);
+    twin.reached = this.reached;
+    return twin;
   }
 
   /**
@@ -136,10 +148,9 @@ export class Virsh {
     opts: { settled?: RegExp; budgetMs?: number } = {},
   ): Promise<RunResult> {
     const clock = this.retry.clock ?? realClock;
-    const budgetMs = Math.min(
-      opts.budgetMs ?? this.retry.budgetMs,
-      this.reached ? Infinity : FIRST_CONNECT_BUDGET_MS,
-    );
+    // Read at each retry: a call may find out on the way that libvirt had been reached.
+    const budgetMs = () =>
+      Math.min(opts.budgetMs ?? this.retry.budgetMs, this.reached ? Infinity : FIRST_CONNECT_BUDGET_MS);
     const verb = args[0] ?? '';
     const started = clock.now();
     let delayMs = this.retry.initialMs ?? 250;
@@ -161,9 +172,12 @@ export class Virsh {
       const failed = error !== undefined || result?.exitCode !== 0;
       // libvirt answered (done, or refused in its own words): a later refused connection
       // is libvirtd going away, not a daemon that was never there.
+      // So is a connection lost in the middle of a call: it had been made. (A revert lost
+      // after 5 s in flight was else given only the first-connect budget, and failed.)
       if (
         !failed ||
-        (stderr && !isLostConnection(stderr) && !/failed to connect to the hypervisor/i.test(stderr))
+        (stderr && !isLostConnection(stderr) && !/failed to connect to the hypervisor/i.test(stderr)) ||
+        isLostMidCall(stderr)
       )
         this.reached = true;
       // The attempt whose answer was lost did the work: libvirt says it is already done.
@@ -178,7 +192,7 @@ export class Virsh {
         return result!;
       }
       const elapsed = clock.now() - started;
-      if (elapsed + delayMs > budgetMs || this.signal?.aborted)
+      if (elapsed + delayMs > budgetMs() || this.signal?.aborted)
         throw error ?? new CommandError(['virsh', ...args], result?.exitCode, stderr, 'lost connection');
       if (!lost) {
         lost = stderr.trim().split('\n').at(-1) ?? 'lost connection';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chosenNodes } from '../../../lab/apply/checkpoint-restore.js';
+import { roomShortfall } from '../../../lab/apply/checkpoint-save.js';
 import { definitionDrift, findCheckpoint, secretDigest } from '../../../lab/apply/checkpoints.js';
 import { parseNames } from '../../../lab/providers/snapshots.js';
 import { parseImageInfo } from '../../../lab/providers/qemu-img.js';
@@ -144,5 +145,21 @@ describe('which nodes a restore brings back', () => {
     expect(() => chosenNodes(ctx, cp, ['x'])).toThrow(/no node x in lab r \(nodes: a, b, c, w\)/);
     const older: Checkpoint = { ...cp, nodes: { a: cp.nodes.a!, b: cp.nodes.b!, c: cp.nodes.c! } };
     expect(() => chosenNodes(ctx, older, ['w'])).toThrow(/does not hold w: joined since/);
+  });
+});
+
+describe('checkpoints: room on the disk, checked before any node is paused', () => {
+  const GiB = 1024 ** 3;
+  it('needs every guest’s memory and 512 MiB of spare, and says how much is free and needed', () => {
+    // Three 768 MiB guests: 2.25 GiB + 0.5 GiB.
+    const need = 3 * 768 * 1024 ** 2 + 512 * 1024 ** 2;
+    expect(roomShortfall(need, [768, 768, 768], '/d')).toBeUndefined();
+    expect(roomShortfall(100 * GiB, [768, 768, 768], '/d')).toBeUndefined();
+    expect(roomShortfall(need - 1, [768, 768, 768], '/d')).toBe(
+      "not enough disk for a checkpoint: 2.7 GiB free in /d, up to 2.8 GiB needed (each node's memory, and some spare)",
+    );
+    expect(roomShortfall(0, [4096], '/var/lib/lab/x/disks')).toMatch(
+      /0\.0 GiB free in \/var\/lib\/lab\/x\/disks, up to 4\.5 GiB needed/,
+    );
   });
 });

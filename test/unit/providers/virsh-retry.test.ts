@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { revertSnapshot } from '../../../lab/providers/snapshots.js';
 import type { Clock } from '../../../lab/runtime/clock.js';
 import { CommandError } from '../../../lab/runtime/exec.js';
 import { Virsh, isLostConnection, type VirshRetry } from '../../../lab/providers/virsh.js';
@@ -256,6 +257,41 @@ describe('R24 a Virsh call rides out a libvirtd restart', () => {
     expect(await v.domState('x')).toBe('missing');
     // 2000 + 3000 + 3000 + 3000 = 11 s of pauses: past the first-connect 5 s, within 90 s.
     expect(await v.domState('x')).toBe('running');
+    expect((clock as ReturnType<typeof fakeClock>).sleeps.reduce((a, b) => a + b, 0)).toBe(11_000);
+  });
+
+  it('a connection lost in the middle of a first call had been made: the full budget applies, not the first-connect 5 s', async () => {
+    // A checkpoint revert: the first call of a fresh Virsh, lost mid-call when libvirtd
+    // went away, then 11 s of a daemon restarting.
+    script(
+      [
+        {
+          code: 1,
+          err: 'error: Disconnected from qemu:///system due to end of file\nerror: Failed to revert snapshot s\nerror: End of file while reading data: Input/output error\n',
+        },
+        DAEMON_DOWN,
+        DAEMON_DOWN,
+        DAEMON_DOWN,
+        DAEMON_DOWN,
+      ],
+      { code: 0 },
+    );
+    const { v, clock } = virsh({ budgetMs: 90_000, initialMs: 2_000 });
+    await revertSnapshot(v, 'lab-n1', 's');
+    expect(calls()).toHaveLength(6);
+    expect((clock as ReturnType<typeof fakeClock>).sleeps.reduce((a, b) => a + b, 0)).toBe(14_000);
+  });
+
+  it('uncancellable() keeps what its Virsh knew: one that reached libvirt gives its twin the full budget', async () => {
+    script([{ code: 0, out: 'a\n' }, DAEMON_DOWN, DAEMON_DOWN, DAEMON_DOWN, DAEMON_DOWN], {
+      code: 0,
+      out: 'b\n',
+    });
+    const { v, clock } = virsh({ budgetMs: 90_000, initialMs: 2_000 });
+    expect(await v.listDomains()).toEqual(['a']);
+    const twin = v.uncancellable();
+    expect(twin.uri).toBe(v.uri);
+    expect(await twin.listDomains()).toEqual(['b']);
     expect((clock as ReturnType<typeof fakeClock>).sleeps.reduce((a, b) => a + b, 0)).toBe(11_000);
   });
 
