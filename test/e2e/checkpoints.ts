@@ -1,5 +1,6 @@
-// What the checkpoint tests share: lab runs with the virsh shim logging every call lab
-// makes (harness/virsh-shim.sh, VIRSH_SHIM_LOG), counted from outside lab; the lab's
+// What the e2e tests count lab's work with, from outside lab: lab runs with the virsh
+// shim logging every call lab makes (harness/virsh-shim.sh, VIRSH_SHIM_LOG) and the same
+// log fed by qemu-img, xorriso and genisoimage (harness/log-shim.sh); and the lab's
 // checkpoints as `lab checkpoint list --json` and libvirt list them.
 import { expect } from 'vitest';
 import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -7,27 +8,40 @@ import os from 'node:os';
 import path from 'node:path';
 import { lab, virsh, type LabRun } from './helpers.js';
 
-const shimDir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-ck-shim-'));
+/** The shims' folder: a process whose command line holds it is one of them. */
+export const shimDir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-ck-shim-'));
 symlinkSync(path.join(import.meta.dirname, 'harness/virsh-shim.sh'), path.join(shimDir, 'virsh'));
+for (const tool of ['qemu-img', 'xorriso', 'genisoimage'])
+  symlinkSync(path.join(import.meta.dirname, 'harness/log-shim.sh'), path.join(shimDir, tool));
 let logs = 0;
+
+/** The environment that puts the shims first, logging into a fresh file; `calls()` reads it. */
+export function shimEnv(env: Record<string, string> = {}) {
+  const log = path.join(shimDir, `calls-${++logs}.log`);
+  writeFileSync(log, '');
+  return {
+    env: { ...env, VIRSH_SHIM_LOG: log, PATH: `${shimDir}:${process.env.PATH ?? ''}` },
+    calls: () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((c) => c.replace(/^-q -c \S+ /, '')),
+  };
+}
 
 /** Runs lab with every virsh call it makes logged by the shim; returns the run and the calls. */
 export async function shimmed(args: string[], env: Record<string, string> = {}) {
-  const log = path.join(shimDir, `calls-${++logs}.log`);
-  writeFileSync(log, '');
-  const r = await lab(args, {
-    env: { ...env, VIRSH_SHIM_LOG: log, PATH: `${shimDir}:${process.env.PATH ?? ''}` },
-  });
-  const calls = readFileSync(log, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((c) => c.replace(/^-q -c \S+ /, ''));
-  return { r, calls };
+  const shim = shimEnv(env);
+  const r = await lab(args, { env: shim.env });
+  return { r, calls: shim.calls() };
 }
 
-/** The calls that change a domain, a network or a snapshot (or a guest's clock). */
+/**
+ * The calls that change a domain, a network or a snapshot (or a guest's clock), and the
+ * overlays and seeds made on disk (qemu-img create, an ISO tool).
+ */
 const MUTATING =
-  /^(define|start|destroy|undefine|net-define|net-start|net-destroy|net-undefine|suspend|resume|snapshot-create|snapshot-revert|snapshot-delete|domtime)( |$)/;
+  /^(define|start|destroy|undefine|net-define|net-start|net-destroy|net-undefine|suspend|resume|snapshot-create|snapshot-revert|snapshot-delete|domtime)( |$)|^qemu-img create |^(xorriso|genisoimage) .*-o /;
 export const mutating = (calls: string[]) => calls.filter((c) => MUTATING.test(c));
 export const verbCount = (calls: string[], verb: string) =>
   calls.filter((c) => c.startsWith(`${verb} `)).length;

@@ -1,5 +1,6 @@
 // The classic walkthrough, for real: three TCG guests on a bridge in the harness's
 // network namespace, etcd + docker, pinned SSH host keys, then failover and teardown.
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LAB,
@@ -7,7 +8,6 @@ import {
   eventually,
   inventory,
   lab,
-  mutatingCalls,
   screenRow,
   statusJson,
   virsh,
@@ -25,7 +25,9 @@ import {
   snapshotsOf,
   verbCount,
 } from './checkpoints.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const NAME = 'e2e3';
 const file = writeLabfile(
@@ -318,12 +320,32 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
   });
 
   it('a second lab up changes nothing and is fast', async () => {
-    const r = await lab(['up', '-f', file, '--debug']);
+    // Counted from outside lab: the shims log every virsh, qemu-img and ISO tool run; the
+    // QEMU processes and the guests' boot ids are the same after.
+    const qemuPids = async () =>
+      String((await execa('ps', ['-eo', 'pid=,args='])).stdout)
+        .split('\n')
+        .filter((l) => l.includes(`guest=${NAME}-`))
+        .map((l) => l.trim().split(/\s+/)[0])
+        .sort();
+    const bootIds = async () =>
+      Promise.all(
+        ['coreos1', 'coreos2', 'coreos3'].map(async (n) => {
+          const r = await lab(['ssh', n, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id']);
+          ok(r);
+          return r.stdout.trim();
+        }),
+      );
+    const [pids, boots] = [await qemuPids(), await bootIds()];
+    expect(pids).toHaveLength(3);
+    const { r, calls } = await shimmed(['up', '-f', file]);
     timings.noopUp = r.ms;
-    expect(r.code).toBe(0);
+    ok(r);
     expect(r.stdout).toContain('nothing changed');
-    // --debug prints every command lab ran: no mutating libvirt or disk call.
-    expect(mutatingCalls(r.stderr)).toEqual([]);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(mutating(calls)).toEqual([]);
+    expect(await qemuPids()).toEqual(pids);
+    expect(await bootIds()).toEqual(boots);
   });
 
   it('lab status in a real terminal (tmux) draws every node and the etcd leader', async () => {
@@ -584,6 +606,131 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     ok(await lab(['checkpoint', 'restore', 'base', '-f', file]));
     ok(await lab(['up', '-f', file]));
     expect((await statusJson(file)).cluster).toMatchObject({ quorum: true, etcdMembers: 3, agreed: true });
+  });
+
+  /**
+   * Each node was asked `verb` once, coreos2 (whose reply the shim lost) twice, and any
+   * other node at most twice: once more for each call lab said it lost the connection
+   * during (a call in flight when libvirtd went away).
+   */
+  const askedAgain = (calls: string[], verb: string, stderr: string) => {
+    const per = (n: string) => domainsOf(calls, verb).filter((d) => d === `${NAME}-${n}`).length;
+    expect(per('coreos2'), 'coreos2').toBe(2);
+    for (const n of ['coreos1', 'coreos3']) expect([1, 2], n).toContain(per(n));
+    const lost =
+      stderr.match(new RegExp(`lost the connection to libvirt during virsh ${verb}\\b`, 'g')) ?? [];
+    expect(domainsOf(calls, verb).length - 3).toBe(lost.length);
+  };
+
+  it('libvirtd restarts during checkpoint save and during restore, each reply lost: both ride it out and say so; the checkpoint is whole and the lab healthy (R24)', async () => {
+    const pidOf = () => readFileSync(path.join(process.env.STATE ?? '', 'libvirtd.pid'), 'utf8').trim();
+    const marks = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-ck-marks-'));
+    const pid0 = pidOf();
+    const save = await shimmed(['checkpoint', 'save', 'r24', '-f', file], {
+      VIRSH_SHIM_RESTART_AFTER: `snapshot-create:${NAME}-coreos2`,
+      VIRSH_SHIM_MARKS: marks,
+    });
+    ok(save.r);
+    expect(readdirSync(marks)).toEqual(['restart-after-snapshot-create']);
+    const pid1 = pidOf();
+    expect(pid1).not.toBe(pid0);
+    expect(save.r.stderr).toMatch(/lost the connection to libvirt during virsh snapshot-create/);
+    // Asked again (counted by the shim), and the second answer, "already exists", was read
+    // as done. The calls in flight at the restart were lost too: each is asked once more,
+    // and said.
+    askedAgain(save.calls, 'snapshot-create', save.r.stderr);
+    expect([...(await domainStates(NAME)).values()]).toEqual(['running', 'running', 'running']);
+    for (const n of ['coreos1', 'coreos2', 'coreos3'])
+      expect((await snapshotsOf(`${NAME}-${n}`)).sort()).toEqual(['lab-ckpt-base', 'lab-ckpt-r24']);
+    expect((await checkpointList(file)).checkpoints.map((c) => [c.name, c.stale])).toEqual([
+      ['base', []],
+      ['r24', []],
+    ]);
+
+    const put = await lab([
+      'ssh',
+      'coreos1',
+      '-f',
+      file,
+      '--',
+      'env',
+      'ETCDCTL_API=3',
+      'etcdctl',
+      'put',
+      '/ck/r24',
+      'x',
+    ]);
+    ok(put);
+    const restore = await shimmed(['checkpoint', 'restore', 'r24', '-f', file], {
+      VIRSH_SHIM_RESTART_AFTER: `snapshot-revert:${NAME}-coreos2`,
+      VIRSH_SHIM_MARKS: marks,
+    });
+    ok(restore.r);
+    expect(readdirSync(marks).sort()).toEqual([
+      'restart-after-snapshot-create',
+      'restart-after-snapshot-revert',
+    ]);
+    expect(pidOf()).not.toBe(pid1);
+    expect(restore.r.stderr).toMatch(/lost the connection to libvirt during virsh snapshot-revert/);
+    askedAgain(restore.calls, 'snapshot-revert', restore.r.stderr);
+    const got = await lab([
+      'ssh',
+      'coreos3',
+      '-f',
+      file,
+      '--',
+      'env',
+      'ETCDCTL_API=3',
+      'etcdctl',
+      'get',
+      '--print-value-only',
+      '/ck/r24',
+    ]);
+    ok(got);
+    expect(got.stdout.trim()).toBe('');
+    expect((await statusJson(file)).cluster).toMatchObject({ quorum: true, etcdMembers: 3, agreed: true });
+    const again = await shimmed(['up', '-f', file]);
+    ok(again.r);
+    expect(mutating(again.calls)).toEqual([]);
+    ok(await lab(['checkpoint', 'delete', 'r24', '-f', file]));
+  });
+
+  it("restore --force past a changed definition brings the checkpoint's back; lab plan shows the Labfile's change again and up applies it", async () => {
+    const planOf = async () => {
+      const r = await lab(['plan', '--json', '-f', file]);
+      ok(r);
+      const p = JSON.parse(r.stdout) as { nodes: { node: string; actions: string[] }[] };
+      return Object.fromEntries(p.nodes.map((n) => [n.node, n.actions]));
+    };
+    const memoryKiB = async (node: string) =>
+      Number(
+        /<memory unit='KiB'>(\d+)</.exec(await virsh(['dumpxml', '--inactive', `${NAME}-${node}`]))?.[1],
+      );
+    const text = readFileSync(file, 'utf8');
+    const changed = text.replace(
+      '{ name: coreos2, ip: 10.77.0.53 }',
+      '{ name: coreos2, ip: 10.77.0.53, memory: 704MiB }',
+    );
+    expect(changed).not.toBe(text);
+    writeFileSync(file, changed);
+    try {
+      expect(await planOf()).toEqual({ coreos1: [], coreos2: ['define'], coreos3: [] });
+      ok(await lab(['up', '-f', file]));
+      expect(await memoryKiB('coreos2')).toBe(704 * 1024);
+      const refused = await shimmed(['checkpoint', 'restore', 'base', '-f', file]);
+      expect(refused.r.code).toBe(1);
+      expect(refused.r.stderr).toMatch(
+        /older definition: coreos2: 768 MiB of memory then, 704 MiB in the Labfile/,
+      );
+      expect(mutating(refused.calls)).toEqual([]);
+      ok(await lab(['checkpoint', 'restore', 'base', '--force', '-f', file]));
+      // The checkpoint's definition is back, in libvirt: the plan shows the Labfile's again.
+      expect(await memoryKiB('coreos2')).toBe(768 * 1024);
+      expect(await planOf()).toEqual({ coreos1: [], coreos2: ['define'], coreos3: [] });
+    } finally {
+      writeFileSync(file, text);
+    }
+    expect(await planOf()).toEqual({ coreos1: [], coreos2: [], coreos3: [] });
   });
 
   it('lab down leaves no domain, overlay or seed behind, and a second down is fine', async () => {

@@ -45,17 +45,6 @@ export async function lab(
   return run;
 }
 
-/** The mutating libvirt and disk calls in a `lab ... --debug` output (it prints every command). */
-export function mutatingCalls(debugStderr: string): string[] {
-  return debugStderr
-    .split('\n')
-    .filter((l) =>
-      /^debug: .*(virsh .*\b(define|start|destroy|undefine|net-define|net-start)\b|qemu-img create|xorriso -as|genisoimage .*-o)/.test(
-        l,
-      ),
-    );
-}
-
 export async function virsh(args: string[]): Promise<string> {
   const r = await execa('virsh', ['-q', '-c', URI, ...args], { stdin: 'ignore' });
   return String(r.stdout);

@@ -8,14 +8,23 @@
 // - a first-boot file change: planned and shown as a replace of that node only (R2);
 // - down of a paused node and of a node undefined by hand, right after a libvirtd
 //   restart, leaves nothing; a second down is fine (R10).
-import { mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inventory, lab, mutatingCalls, virsh, writeLabfile, type LabRun } from './helpers.js';
+import { inventory, lab, virsh, writeLabfile } from './helpers.js';
 import { bridgeLabfile } from '../support/e2e-labfile.js';
-import { checkpointList, domainsOf, ok, shimmed, snapshotsOf } from './checkpoints.js';
+import { dacIds, expectedSecurityModel, seclabels } from '../support/confinement.js';
+import { checkpointList, domainsOf, mutating, ok, shimmed, snapshotsOf } from './checkpoints.js';
 
 const NAME = 'e2epart';
 const P1 = `${NAME}-p1`;
@@ -34,15 +43,21 @@ const shimDir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-shim-'));
 symlinkSync(path.join(import.meta.dirname, 'harness/virsh-shim.sh'), path.join(shimDir, 'virsh'));
 const withShim = (v: Record<string, string>) => ({ ...v, PATH: `${shimDir}:${process.env.PATH ?? ''}` });
 
-/** The mutating libvirt and disk calls a `lab up --debug` made; its output has no secret. */
-function mutatingCallsOf(r: LabRun): string[] {
+/**
+ * lab run with the shims counting, from outside lab, every virsh call and every overlay
+ * and seed it makes (checkpoints.ts); returns the run and its mutating calls. Its output
+ * has no secret.
+ */
+async function counted(args: string[], env: Record<string, string> = {}) {
+  const { r, calls } = await shimmed(args, env);
   const secret = readFileSync(path.join(path.dirname(stateFile), 'secret'), 'utf8').trim();
   expect(secret.length).toBeGreaterThan(20);
   for (const text of [r.stdout, r.stderr]) {
     expect(text).not.toContain(secret);
     expect(text).not.toMatch(/PRIVATE KEY/);
   }
-  return mutatingCalls(r.stderr);
+  expect(calls.length, 'the shims saw lab run virsh').toBeGreaterThan(0);
+  return { r, calls: mutating(calls) };
 }
 
 const bootId = async (node: string) => {
@@ -93,25 +108,51 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
   });
 
   it('the next lab up starts exactly p2 and leaves p1 running as it was', async () => {
-    const r = await lab(['up', '-f', file, '--debug']);
+    const { r, calls } = await counted(['up', '-f', file]);
     expect(r.code, r.stderr).toBe(0);
-    const calls = mutatingCallsOf(r);
-    expect(calls).toHaveLength(1);
-    expect(calls[0]).toMatch(new RegExp(`virsh .*\\bstart --domain ${P2}\\b`));
+    expect(calls).toEqual([`start --domain ${P2}`]);
     expect(await bootId('p1')).toBe(p1Boot);
     expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
     expect(state().nodes.p2!.step).toBe('healthy');
   });
 
-  it('each guest is confined: a dynamic security label, and its QEMU runs as an unprivileged user (S12)', async () => {
+  it('each guest is confined by the driver this host has, and the test says which: with DAC alone, QEMU runs as libvirt-qemu and only it reads the overlay and the seed; the base is read-only (S12)', async () => {
+    const lsm = existsSync('/sys/kernel/security/lsm')
+      ? readFileSync('/sys/kernel/security/lsm', 'utf8')
+      : '';
+    const model = expectedSecurityModel(lsm);
+    process.stderr.write(`\nS12: security driver ${model} (kernel LSMs: ${lsm.trim() || 'none'})\n`);
+    const qemuUser = Number(String((await execa('id', ['-u', 'libvirt-qemu'])).stdout).trim());
+    expect(qemuUser).toBeGreaterThan(0);
     const ps = String((await execa('ps', ['-eo', 'uid=,args='])).stdout).split('\n');
-    for (const domain of [P1, P2]) {
-      const live = await virsh(['dumpxml', domain]);
-      expect(live).toMatch(/<seclabel type='dynamic' model='(dac|apparmor|selinux)'/);
+    const disks = path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME, 'disks');
+    for (const [node, domain] of [
+      ['p1', P1],
+      ['p2', P2],
+    ] as const) {
+      const labels = seclabels(await virsh(['dumpxml', domain]));
+      expect(
+        labels.find((l) => l.model === model),
+        `${domain}: ${JSON.stringify(labels)}`,
+      ).toMatchObject({
+        type: 'dynamic',
+        relabel: 'yes',
+      });
+      const dac = dacIds(labels.find((l) => l.model === 'dac')?.label);
+      expect(dac?.uid).toBe(qemuUser);
       const qemu = ps.filter((l) => l.includes(`guest=${domain},`));
       expect(qemu).toHaveLength(1);
-      expect(Number(qemu[0]!.trim().split(/\s+/)[0])).toBeGreaterThan(0);
+      expect(Number(qemu[0]!.trim().split(/\s+/)[0])).toBe(qemuUser);
+      // What DAC gives: the guest's own files are QEMU's user's, 0600, while it runs.
+      for (const f of [`${node}.qcow2`, `${node}-seed.iso`]) {
+        const st = statSync(path.join(disks, f));
+        expect([f, st.uid, st.mode & 0o777]).toEqual([f, qemuUser, 0o600]);
+      }
     }
+    const base = statSync(
+      path.join(process.env.LAB_CACHE_DIR ?? '/var/cache/lab/images', 'debian-12-lab/disk.qcow2'),
+    );
+    expect(base.mode & 0o777).toBe(0o444);
   });
 
   it('checkpoint restore of p2 alone (no etcd on it): only p2 goes back, p1 runs on untouched', async () => {
@@ -144,11 +185,10 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     expect(await virsh(['domstate', P2])).toMatch(/running/);
     expect(state().nodes.p2!.step).toBe('failed');
 
-    const r = await lab(['up', '-f', file, '--debug']);
+    const { r, calls } = await counted(['up', '-f', file]);
     expect(r.code, r.stderr).toBe(0);
-    const calls = mutatingCallsOf(r);
     expect(calls).toHaveLength(1);
-    expect(calls[0]).toMatch(/virsh .*\bdefine --file /);
+    expect(calls[0]).toMatch(/^define --file \S+$/);
     expect(await memoryKiB(P2)).toBe(640 * 1024);
     expect(await memoryKiB(P1)).toBe(768 * 1024);
     expect((await virsh(['domuuid', P2])).trim()).toBe(p2Uuid);
@@ -203,14 +243,19 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     await virsh(['destroy', P2]);
     expect(await plan()).toEqual({ p1: [], p2: ['define', 'start'] });
     const marks = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-marks-'));
-    const r = await lab(['up', '-f', file, '--debug'], {
-      env: withShim({
-        VIRSH_SHIM_RESTART_BEFORE_DEFINE: P2,
-        VIRSH_SHIM_RESTART_AFTER_START: P2,
-        VIRSH_SHIM_MARKS: marks,
-      }),
+    const { r, calls } = await counted(['up', '-f', file], {
+      VIRSH_SHIM_RESTART_BEFORE_DEFINE: P2,
+      VIRSH_SHIM_RESTART_AFTER_START: P2,
+      VIRSH_SHIM_MARKS: marks,
     });
     expect(r.code, r.stderr).toBe(0);
+    // The exact calls: the define asked until libvirt answered it, then the start asked
+    // until libvirt said "already active"; no overlay, seed, destroy or undefine, and no
+    // define after the start (a redo of the node's actions would show one).
+    const shape = calls.map((c) => (c.startsWith('define --file ') ? 'define' : c));
+    expect(shape.join(' | ')).toMatch(
+      new RegExp(`^define( \\| define)* \\| start --domain ${P2}( \\| start --domain ${P2})+$`),
+    );
     // Both restarts happened (the shim marks each), with two new daemons.
     expect(readdirSync(marks).sort()).toEqual(['restart-after-start', 'restart-before-define']);
     expect(pidOf()).not.toBe(pidBefore);
@@ -234,9 +279,9 @@ describe('one node fails, the other is kept, the next up converges (2 TCG nodes)
     expect(await bootId('p1')).toBe(p1Boot);
     expect(state().nodes.p2!.step).toBe('healthy');
     // Converged: the next up makes no mutating call.
-    const again = await lab(['up', '-f', file, '--debug']);
-    expect(again.code, again.stderr).toBe(0);
-    expect(mutatingCallsOf(again)).toEqual([]);
+    const again = await counted(['up', '-f', file]);
+    expect(again.r.code, again.r.stderr).toBe(0);
+    expect(again.calls).toEqual([]);
   });
 
   it('down of a paused node and a hand-undefined one, right after a libvirtd restart: nothing left; a second down is fine', async () => {

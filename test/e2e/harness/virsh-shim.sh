@@ -14,9 +14,14 @@
 #                                    libvirtd (started again in the background) and lose
 #                                    the reply: print libvirt's words for a dropped
 #                                    connection and exit 1
+#   VIRSH_SHIM_RESTART_AFTER=VERB:DOMAIN
+#                                    make that call (snapshot-create, snapshot-revert, …)
+#                                    for real, then as RESTART_AFTER_START: libvirtd
+#                                    stopped and started again, the reply lost
 #   VIRSH_SHIM_MARKS=DIR             each restart happens once: a mark file in DIR says done
 #   VIRSH_SHIM_LOG=FILE              append every call's arguments to FILE, one call a line:
 #                                    what lab asked of libvirt, seen from outside lab
+#   LAB_SHIM_PAUSE=virsh:VERB        hold that call before it runs (shim-pause.sh)
 # A refusal prints one line on stderr and exits 1, as virsh does.
 set -eu
 REAL=${VIRSH_SHIM_REAL:-/usr/bin/virsh}
@@ -49,6 +54,8 @@ once() {
 if [ -n "${VIRSH_SHIM_LOG:-}" ]; then
   printf '%s\n' "$*" >>"$VIRSH_SHIM_LOG"
 fi
+. "$(dirname "$(readlink -f "$0")")/shim-pause.sh"
+shim_pause virsh "$@"
 if [ "$verb" = start ] && [ -n "${VIRSH_SHIM_FAIL_START:-}" ] && [ "$domain" = "$VIRSH_SHIM_FAIL_START" ]; then
   echo "error: injected: start of $domain refused" >&2
   exit 1
@@ -73,5 +80,16 @@ if [ "$verb" = start ] && [ -n "${VIRSH_SHIM_RESTART_AFTER_START:-}" ] &&
   libvirtd_away
   echo "error: End of file while reading data: Input/output error" >&2
   exit 1
+fi
+if [ -n "${VIRSH_SHIM_RESTART_AFTER:-}" ] && [ "$domain" = "${VIRSH_SHIM_RESTART_AFTER#*:}" ]; then
+  want=${VIRSH_SHIM_RESTART_AFTER%%:*}
+  for a in "$@"; do
+    if [ "$a" = "$want" ] && once "restart-after-$want"; then
+      "$REAL" "$@"
+      libvirtd_away
+      echo "error: End of file while reading data: Input/output error" >&2
+      exit 1
+    fi
+  done
 fi
 exec "$REAL" "$@"
