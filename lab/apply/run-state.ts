@@ -27,9 +27,15 @@ export async function openState(
   plan: LabPlan,
   desired: DesiredNode[],
 ): Promise<StateWriter> {
-  // Temp files of a writer that was killed before its rename.
+  // Temp files of a writer that was killed before its rename (under the lab's lock: no
+  // other writer runs): the state's and the keys', a seed's staging folder and a half
+  // overlay or seed (a SIGKILL mid qemu-img or xorriso).
   for (const f of await readdir(ctx.dir.private).catch(() => [] as string[]))
-    if (/^state\.json\.\d+\.tmp$/.test(f)) await rm(path.join(ctx.dir.private, f), { force: true });
+    if (/^[a-z_.0-9]+\.\d+\.tmp$/.test(f) && !f.endsWith(`.${process.pid}.tmp`))
+      await rm(path.join(ctx.dir.private, f), { force: true });
+  for (const f of await readdir(ctx.dir.disks).catch(() => [] as string[]))
+    if (/\.(partial|staging-[A-Za-z0-9]+)$/.test(f))
+      await rm(path.join(ctx.dir.disks, f), { force: true, recursive: true });
   const before = await readState(ctx.dir.stateFile);
   if (before.source === 'backup')
     ctx.onEvent({

@@ -41,6 +41,17 @@ describe('the state file across one lab up', () => {
     const ctx = context('rs1');
     const stale = path.join(ctx.dir.private, 'state.json.4242.tmp');
     writeFileSync(stale, 'half a write');
+    // What a SIGKILL mid-write leaves of the keys, a seed and an overlay: swept as well.
+    const keyTmp = path.join(ctx.dir.private, 'known_hosts.4243.tmp');
+    writeFileSync(keyTmp, 'half');
+    mkdirSync(ctx.dir.disks, { recursive: true });
+    const staging = path.join(ctx.dir.disks, 'a-seed.iso.staging-Ab12Cd');
+    mkdirSync(staging);
+    writeFileSync(path.join(staging, 'user-data'), 'x');
+    const partial = path.join(ctx.dir.disks, 'a.qcow2.partial');
+    writeFileSync(partial, 'x');
+    const kept = path.join(ctx.dir.disks, 'a.qcow2');
+    writeFileSync(kept, 'the disk');
     const before: LabState = {
       version: 1,
       serial: 7,
@@ -55,7 +66,8 @@ describe('the state file across one lab up', () => {
     };
     writeFileSync(ctx.dir.stateFile, JSON.stringify(before));
     const writer = await openState(ctx, planOf({ a: [], b: ['define', 'start'] }), desiredOf(ctx));
-    expect(existsSync(stale)).toBe(false);
+    expect([stale, keyTmp, staging, partial].filter((f) => existsSync(f))).toEqual([]);
+    expect(readFileSync(kept, 'utf8')).toBe('the disk');
     const s = read(ctx);
     expect(s.serial).toBe(8);
     expect(s.nodes.a).toMatchObject({ step: 'healthy', configHash: 'ha' });
