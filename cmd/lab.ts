@@ -28,6 +28,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 're-create a node from a fresh overlay and seed, same identity: lab reset NODE',
     load: () => import('./commands/reset.js'),
   },
+  'rotate-keys': {
+    summary: 'give the running lab a new login key and new host keys, pinned all along',
+    load: () => import('./commands/rotate-keys.js'),
+  },
   checkpoint: {
     summary: 'save the running lab and bring it back in seconds: save|restore|list|delete NAME',
     load: () => import('./commands/checkpoint.js'),

@@ -8,6 +8,7 @@
  *   cluster.ts        etcd settles on one leader, a write reads back, machine-ids distinct
  *   units.ts          the Labfile's units placed with fleet's semantics
  */
+import { LabError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { AgentClient, type GuestLink } from '../guest/agent.js';
@@ -24,6 +25,7 @@ import { deadlines, prepare, type Prepared } from './prepare.js';
 import { openState, recordResults, unwaitedNodes } from './run-state.js';
 import type { StateWriter } from '../store/state-file.js';
 import { readCheckpoints, restoreUnfinished } from '../store/checkpoints.js';
+import { unfinishedRotation } from './rotate-keys.js';
 import { convergeUnits, type UnitsResult } from './units.js';
 
 export type { NodeResult } from './converge-node.js';
@@ -58,6 +60,14 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
   await preflightUp(ctx);
   const unfinished = restoreUnfinished(await readCheckpoints(ctx.dir.private));
   if (unfinished) throw unfinished;
+  // Nodes with the old keys and nodes with the new: lab up would re-pin neither right.
+  if (await unfinishedRotation(ctx))
+    throw new LabError(
+      `a key rotation of lab ${ctx.lab.name} was cut short: some nodes may have their new keys`,
+      {
+        hint: 'lab rotate-keys finishes it',
+      },
+    );
   phase('preflight');
   // A lab folder this run creates is removed again when the run is refused before any
   // node is touched (an address in use on the LAN): a refused up leaves nothing.
