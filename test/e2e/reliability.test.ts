@@ -31,6 +31,7 @@ import {
   type StatusJson,
 } from './helpers.js';
 import { bridgeLabfile } from '../support/e2e-labfile.js';
+import { mutating, ok, shimDir, shimEnv, shimmed } from './checkpoints.js';
 import { hostKey } from '../../lab/plan/identity.js';
 
 /**
@@ -60,19 +61,33 @@ async function run(args: string[], env?: Record<string, string>): Promise<LabRun
   return r;
 }
 
-/** `lab up` under a failpoint: it must die by SIGKILL there, nowhere else. */
+/** lab up killed at a failpoint (it must die by SIGKILL there), the shims counting what it did. */
 async function upKilledAt(point: string) {
+  const shim = shimEnv({ LAB_FAILPOINT: point, CI: '1' });
   const r = await execa('node', [LAB, 'up', '-f', file], {
     reject: false,
     stdin: 'ignore',
-    env: { LAB_FAILPOINT: point, CI: '1' },
+    env: shim.env,
     timeout: 10 * 60_000,
   });
   outputs.push(String(r.stdout), String(r.stderr));
   process.stderr.write(
     `\n$ LAB_FAILPOINT=${point} lab up -> ${r.signal ?? r.exitCode}\n${String(r.stderr)}\n`,
   );
-  return r;
+  return { r, calls: mutating(shim.calls()) };
+}
+
+/** Files of the lab that are not its disk, seed, state, keys or logs: temporary ones left behind. */
+function leftovers(): string[] {
+  const known =
+    /^(disks\/[a-z0-9-]+(\.qcow2|-seed\.iso)|private\/(secret|id_ed25519(\.pub)?|known_hosts|ssh_config|state\.json(\.bak)?|checkpoints\.json(\.bak)?|agent\.(sock|pid))|console\/[a-z0-9-]+\.log)$/;
+  const walk = (dir: string, rel = ''): string[] =>
+    existsSync(dir)
+      ? readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+          e.isDirectory() ? walk(path.join(dir, e.name), `${rel}${e.name}/`) : [`${rel}${e.name}`],
+        )
+      : [];
+  return walk(labDir).filter((f) => !known.test(f));
 }
 
 function stateJson(): { version: number; serial: number; nodes: Record<string, { step: string }> } {
@@ -176,24 +191,79 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect(await inventory(NAME)).toEqual(baseline);
   });
 
-  it('lab up killed by SIGKILL after the lock, overlay, seed, define, a state write and the start: each next run goes on', async () => {
-    for (const point of [
-      'after-lock',
-      `after-overlay:${NODE}`,
-      `after-seed:${NODE}`,
-      `after-define:${NODE}`,
-      'mid-state-write',
-      `after-start:${NODE}`,
-    ]) {
-      const r = await upKilledAt(point);
+  it('lab up killed by SIGKILL after the lock, overlay, seed, define, a state write and the start: each next run goes on from there, leaving no temporary file', async () => {
+    // What each run does (counted by the shims), given where the one before was killed:
+    // nothing is done twice that was done, and a seed is always written afresh for a
+    // domain that is not defined yet.
+    const expected: [string, RegExp[]][] = [
+      ['after-lock', []],
+      [`after-overlay:${NODE}`, [/^qemu-img create /]],
+      [`after-seed:${NODE}`, [/^xorriso /]],
+      [`after-define:${NODE}`, [/^xorriso /, /^define --file /]],
+      ['mid-state-write', []],
+      [`after-start:${NODE}`, [new RegExp(`^start --domain ${DOMAIN}$`)]],
+    ];
+    for (const [point, calls] of expected) {
+      const { r, calls: made } = await upKilledAt(point);
       faults += 1;
       expect(r.signal, `${point}: ${String(r.stderr)}`).toBe('SIGKILL');
       expect(String(r.stderr)).toContain(`failpoint ${point}`);
-      // No stale lock (the kernel dropped it) and no half state: the next run's first
-      // steps prove it; the state, when there is one, always parses.
+      expect(made.length, `${point}: ${made.join(' | ')}`).toBe(calls.length);
+      made.forEach((c, i) => expect(c, point).toMatch(calls[i]!));
+      // No stale lock (the next run takes it), no half state, and no temporary file but
+      // the one a write killed midway leaves, which the next run removes (checked there).
       if (existsSync(path.join(priv, 'state.json'))) expect(stateJson().version).toBe(1);
+      const left = leftovers();
+      if (point === 'mid-state-write')
+        expect(left, point).toEqual([expect.stringMatching(/^private\/state\.json\.\d+\.tmp$/)]);
+      else expect(left, point).toEqual([]);
     }
     expect(await virsh(['domstate', DOMAIN])).toMatch(/running/);
+  });
+
+  it('SIGINT or SIGTERM while lab waits for each mutating step (qemu-img create, the seed, define, start): exit 130 or 143 every time, no child left, and the next run goes on', async () => {
+    ok(await lab(['down', '-f', file]));
+    const marks = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-pause-'));
+    const exits: string[] = [];
+    let n = 0;
+    for (const step of ['qemu-img:create', 'xorriso:mkisofs', 'virsh:define', 'virsh:start'])
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        const mark = path.join(marks, `m${++n}`);
+        const shim = shimEnv({ LAB_SHIM_PAUSE: step, LAB_SHIM_PAUSE_MARK: mark, CI: '1' });
+        const child = execa('node', [LAB, 'up', '-f', file], {
+          reject: false,
+          stdin: 'ignore',
+          env: shim.env,
+          forceKillAfterDelay: false,
+        });
+        const t0 = Date.now();
+        while (!existsSync(mark) && child.exitCode === null && Date.now() - t0 < 120_000)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(existsSync(mark), `${step}: lab never reached it`).toBe(true);
+        child.kill(sig);
+        const t1 = performance.now();
+        const r = await child;
+        faults += 1;
+        outputs.push(String(r.stdout), String(r.stderr));
+        exits.push(
+          `${step}/${sig}:${r.exitCode ?? r.signal} in ${((performance.now() - t1) / 1000).toFixed(1)} s`,
+        );
+        expect(r.exitCode, `${step} ${sig}: ${String(r.stderr)}`).toBe(sig === 'SIGINT' ? 130 : 143);
+        expect(stateJson().version).toBe(1);
+        // The held child (a shim) was ended with lab: none is left, nor any other.
+        const ps = String((await execa('ps', ['-eo', 'pid=,args='])).stdout).split('\n');
+        expect(
+          ps.filter(
+            (l) => l.includes(shimDir) || new RegExp(`qemu-img create .*${NAME}|xorriso .*${NAME}`).test(l),
+          ),
+          step,
+        ).toEqual([]);
+        writeFileSync(`${mark}.go`, '');
+      }
+    process.stderr.write(`\nreliability: signals inside each step: ${exits.join('; ')}\n`);
+    expect(leftovers()).toEqual([]);
+    // Where the last run stopped (before the start), the next one goes on: defined, not running.
+    expect(await virsh(['domstate', DOMAIN])).toMatch(/shut off/);
   });
 
   it('Ctrl-C or SIGTERM at 20 random moments (seed logged): exit 130 or 143, state whole, no child left, lock free; a second signal ends it at once', async () => {
@@ -296,11 +366,39 @@ describe('reliability and security of one lab on real libvirt', () => {
     const mac = (await virsh(['domiflist', DOMAIN])).split('\n')[0]!.trim().split(/\s+/).at(-1)!;
     await virsh(['domif-setlink', DOMAIN, mac, 'down']);
     try {
+      // The console log's lines before the run: the tail lab prints ends at or after them.
+      const consoleLog = path.join(labDir, 'console', `${NODE}.log`);
+      const consoleLines = () =>
+        readFileSync(consoleLog, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')); // eslint-disable-line no-control-regex
+      const linesBefore = consoleLines().length;
       const r = await run(['up', '-f', file], { LAB_TIMEOUT_SCALE: '0.03' });
       faults += 1;
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(new RegExp(`${NODE}: ssh: `));
-      expect(r.stderr + r.stdout).toMatch(/serial console|last/);
+      // The console's tail, as lab printed it, is the console log's own lines, exactly
+      // and in order, and its last lines when lab read them: the run ends at or after the
+      // lines the log had before up began (the guest, booting, may write on since).
+      const logLines = consoleLines();
+      const out = r.stderr + r.stdout;
+      const at = out.indexOf(`serial console (${consoleLog}), last lines:\n`);
+      expect(at, out).toBeGreaterThanOrEqual(0);
+      const after = out.slice(at).split('\n').slice(1);
+      const end = after.findIndex((l) => !l.startsWith('    '));
+      const printed = after.slice(0, end < 0 ? after.length : end).map((l) => l.slice(4));
+      expect(printed.length).toBeGreaterThan(0);
+      expect(printed.length).toBeLessThanOrEqual(5);
+      // The last one may have been read half written: it is the start of the log's line
+      // (and lab's message closes the parenthesis the tail is in, right after it).
+      const same = (p: string, k: number, line: string | undefined) =>
+        line !== undefined && (k === printed.length - 1 ? line.startsWith(p.replace(/\)$/, '')) : line === p);
+      const starts = logLines.flatMap((_, i) =>
+        printed.every((p, k) => same(p, k, logLines[i + k])) ? [i] : [],
+      );
+      expect(starts.length, `${printed.join(' | ')} not in ${consoleLog}`).toBeGreaterThan(0);
+      expect(starts.at(-1)! + printed.length).toBeGreaterThanOrEqual(linesBefore);
       // 27 s deadline, plus start-up and the plan: within +-10 % and a few seconds.
       expect(r.ms).toBeGreaterThan(27_000 * 0.9);
       expect(r.ms).toBeLessThan(27_000 * 1.1 + 15_000);
@@ -368,6 +466,77 @@ describe('reliability and security of one lab on real libvirt', () => {
     expect(repaired.stdout).toMatch(/nothing changed/);
     expect(readFileSync(kh, 'utf8')).toBe(good);
     expect((await run(['ssh', NODE, '-f', file, '--', 'true'])).code).toBe(0);
+  });
+
+  it('lab rotate-keys: new login and host keys, pinned all along; the old login key and the old host key pin no longer work; lab up has nothing to change (S3)', async () => {
+    const keyFile = path.join(priv, 'id_ed25519');
+    const knownHosts = path.join(priv, 'known_hosts');
+    const [oldKey, oldKnown] = [readFileSync(keyFile, 'utf8'), readFileSync(knownHosts, 'utf8')];
+    const bootId = async () => {
+      const r = await run(['ssh', NODE, '-f', file, '--', 'cat', '/proc/sys/kernel/random/boot_id']);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    const boot = await bootId();
+    const r = await run(['rotate-keys', '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^${NODE}\\s+rotated\\s+SHA256:`, 'm'));
+    const [newKey, newKnown] = [readFileSync(keyFile, 'utf8'), readFileSync(knownHosts, 'utf8')];
+    expect(newKey).not.toBe(oldKey);
+    expect(newKnown).not.toBe(oldKnown);
+    expect(mode(keyFile)).toBe(0o600);
+    // The guest serves the host key lab pinned now, and lab ssh works with the new keys at once.
+    const served = await run(['ssh', NODE, '-f', file, '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub']);
+    expect(served.code, served.stderr).toBe(0);
+    expect(newKnown).toContain(served.stdout.trim().split(/\s+/)[1]!);
+    expect(oldKnown).not.toContain(served.stdout.trim().split(/\s+/)[1]!);
+    // Plain OpenSSH, strict: the old login key is refused, and the old pin fails.
+    const user = /^\s*User (\S+)$/m.exec(readFileSync(path.join(priv, 'ssh_config'), 'utf8'))![1]!;
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-rotate-'));
+    writeFileSync(path.join(scratch, 'old'), oldKey, { mode: 0o600 });
+    writeFileSync(path.join(scratch, 'known'), oldKnown, { mode: 0o600 });
+    const ssh = (identity: string, known: string) =>
+      execa(
+        'ssh',
+        [
+          '-F',
+          '/dev/null',
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'ConnectTimeout=20',
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          `IdentityFile=${identity}`,
+          '-o',
+          `UserKnownHostsFile=${known}`,
+          '-o',
+          'StrictHostKeyChecking=yes',
+          '-o',
+          `HostKeyAlias=${NAME}-${NODE}`,
+          '-l',
+          user,
+          IP,
+          'true',
+        ],
+        { reject: false, stdin: 'ignore' },
+      );
+    const oldLogin = await ssh(path.join(scratch, 'old'), knownHosts);
+    expect(oldLogin.exitCode, String(oldLogin.stderr)).toBe(255);
+    expect(String(oldLogin.stderr)).toMatch(/Permission denied \(publickey\)/);
+    const oldPin = await ssh(keyFile, path.join(scratch, 'known'));
+    expect(oldPin.exitCode).toBe(255);
+    expect(String(oldPin.stderr)).toMatch(
+      /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/,
+    );
+    const newLogin = await ssh(keyFile, knownHosts);
+    expect(newLogin.exitCode, String(newLogin.stderr)).toBe(0);
+    // No reboot, and the seed and definition follow the new keys: lab up changes nothing.
+    const again = await shimmed(['up', '-f', file]);
+    ok(again.r);
+    expect(mutating(again.calls)).toEqual([]);
+    expect(await bootId()).toBe(boot);
   });
 
   it('libvirtd restarted under a running lab: status sees it and lab up changes nothing', async () => {
