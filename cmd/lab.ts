@@ -103,6 +103,12 @@ async function main(argv: string[]): Promise<number> {
     await runAgent(rest[0] ?? '', Number(rest[1] ?? 600) * 1000);
     return 0;
   }
+  if (name === '__pause-guard') {
+    // The guard of a checkpoint save (lab/apply/pause-guard.ts), started by lab itself.
+    const { runPauseGuard } = await import('../lab/apply/pause-guard.js');
+    await runPauseGuard(Number(rest[0]), rest[1] ?? '', rest.slice(2));
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
     process.stderr.write(`lab: unknown command "${name}"\n\n${USAGE}`);

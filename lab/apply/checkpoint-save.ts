@@ -9,6 +9,7 @@ import { HostError, LabError, describeError } from '../errors.js';
 import { imageInfo } from '../providers/qemu-img.js';
 import { createSnapshot, deleteSnapshot, resume, suspend } from '../providers/snapshots.js';
 import { failpoint } from '../runtime/failpoint.js';
+import { startPauseGuard } from './pause-guard.js';
 import { mapLimit } from '../runtime/limit.js';
 import {
   readCheckpoints,
@@ -115,6 +116,8 @@ async function snapshotAll(ctx: LabContext, checkpoint: string, snapshot: string
   const domains = ctx.lab.nodes.map((n) => n.domain);
   // Not cut by a signal: the nodes are resumed whatever happens (cmd holds a first Ctrl-C).
   const virsh = ctx.virsh.uncancellable();
+  // Killed while the nodes are paused, this process resumes nothing: its guard does.
+  const guard = startPauseGuard(virsh.uri, domains);
   const t0 = performance.now();
   const taken: string[] = [];
   let failure: unknown;
@@ -151,6 +154,7 @@ async function snapshotAll(ctx: LabContext, checkpoint: string, snapshot: string
   // Every node resumed first (the pause is the cost), the failed checkpoint's snapshots after.
   const resumed = await Promise.allSettled(domains.map((d) => resume(virsh, d)));
   const pausedMs = performance.now() - t0;
+  guard.stop();
   if (failure) {
     await mapLimit(taken, 8, (d) => deleteSnapshot(virsh, d, snapshot).catch(() => undefined));
     throw failure instanceof Error ? failure : new LabError(describeError(failure));
