@@ -21,14 +21,16 @@ eval "$(bash "$HARNESS/labns.sh" env)"
 export LIBVIRT_DEFAULT_URI LAB_E2E_BRIDGE=$BR
 # Run in the background and waited for: a SIGTERM (CI's deadline, `timeout`) then reaches
 # this shell at once, which stops vitest (its guests with the harness) and tears down.
+# vitest runs in a session of its own (setsid): the whole tree (npm, vitest, its workers,
+# the lab processes of the tests) is signalled as one group, not only its first process.
 child=
 stop() {
   echo "e2e: stopped by SIGTERM (a deadline?): ending the tests, then the harness" >&2
-  [ -n "$child" ] && kill -TERM "$child" 2>/dev/null && wait "$child"
+  [ -n "$child" ] && kill -TERM -- "-$child" 2>/dev/null && wait "$child"
   exit 124
 }
 trap stop TERM INT
-ip netns exec "$NS" env PATH="$PATH" LIBVIRT_DEFAULT_URI="$LIBVIRT_DEFAULT_URI" LAB_STATE_DIR="$LAB_STATE_DIR" \
+setsid ip netns exec "$NS" env PATH="$PATH" LIBVIRT_DEFAULT_URI="$LIBVIRT_DEFAULT_URI" LAB_STATE_DIR="$LAB_STATE_DIR" \
   LAB_E2E_BRIDGE="$BR" CI="${CI:-}" npx vitest run --project e2e "$@" &
 child=$!
 wait "$child"
