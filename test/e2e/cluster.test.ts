@@ -553,20 +553,27 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
 
   it('SIGKILL at each step of checkpoint save and restore: the next command converges, no half checkpoint is offered', async () => {
     const domains = (await domainStates(NAME)).size;
-    // Killed with every node paused: the next lab up resumes them and sets their clocks, only that.
+    // Killed with every node paused: no handler of the save runs, but its guard (a process
+    // of its own, lab __pause-guard) sees it gone, resumes the nodes and sets their clocks.
     const paused = await lab(['checkpoint', 'save', 'k1', '-f', file], {
       env: { LAB_FAILPOINT: 'checkpoint-after-suspend' },
     });
     expect(paused.stderr).toContain('failpoint checkpoint-after-suspend: SIGKILL');
-    expect([...(await domainStates(NAME)).values()]).toEqual(Array<string>(domains).fill('paused'));
+    const t0 = Date.now();
+    let states = [...(await domainStates(NAME)).values()];
+    while (states.some((st) => st !== 'running') && Date.now() - t0 < 30_000) {
+      await new Promise((r) => setTimeout(r, 200));
+      states = [...(await domainStates(NAME)).values()];
+    }
+    expect(states).toEqual(Array<string>(domains).fill('running'));
+    process.stderr.write(
+      `\nCHECKPOINT: a save killed with the nodes paused: running again ${((Date.now() - t0) / 1000).toFixed(1)} s after\n`,
+    );
     expect((await checkpointList(file)).checkpoints.map((c) => c.name)).toEqual(['base']);
-    const resumed = await shimmed(['up', '-f', file]);
-    ok(resumed.r);
-    expect(
-      mutating(resumed.calls)
-        .map((c) => c.split(' ')[0])
-        .sort(),
-    ).toEqual([...Array<string>(domains).fill('domtime'), ...Array<string>(domains).fill('resume')]);
+    // Nothing left for the next command to do.
+    const next = await shimmed(['up', '-f', file]);
+    ok(next.r);
+    expect(mutating(next.calls)).toEqual([]);
     // Killed after one snapshot, and before the record: snapshots that no list offers,
     // deleted by the next save.
     for (const [point, name] of [
@@ -609,17 +616,18 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
   });
 
   /**
-   * Each node was asked `verb` once, coreos2 (whose reply the shim lost) twice, and any
-   * other node at most twice: once more for each call lab said it lost the connection
-   * during (a call in flight when libvirtd went away).
+   * Each node was asked `verb` at least once, coreos2 (whose reply the shim lost) again;
+   * a node asked more than once is exactly one whose call lab said it lost the connection
+   * during (a call in flight when libvirtd went away, asked until libvirtd was back).
    */
   const askedAgain = (calls: string[], verb: string, stderr: string) => {
+    const nodes = ['coreos1', 'coreos2', 'coreos3'];
     const per = (n: string) => domainsOf(calls, verb).filter((d) => d === `${NAME}-${n}`).length;
-    expect(per('coreos2'), 'coreos2').toBe(2);
-    for (const n of ['coreos1', 'coreos3']) expect([1, 2], n).toContain(per(n));
+    for (const n of nodes) expect(per(n), n).toBeGreaterThanOrEqual(1);
+    expect(per('coreos2'), 'coreos2').toBeGreaterThanOrEqual(2);
     const lost =
       stderr.match(new RegExp(`lost the connection to libvirt during virsh ${verb}\\b`, 'g')) ?? [];
-    expect(domainsOf(calls, verb).length - 3).toBe(lost.length);
+    expect(lost.length).toBe(nodes.filter((n) => per(n) > 1).length);
   };
 
   it('libvirtd restarts during checkpoint save and during restore, each reply lost: both ride it out and say so; the checkpoint is whole and the lab healthy (R24)', async () => {
