@@ -1,12 +1,11 @@
 import { labContext, type LabContext } from '../../lab/apply/context.js';
 import type { LabSpec } from '../../lab/plan/model.js';
-import { InterruptedError, TerminatedError } from '../../lab/errors.js';
 import { parseDuration, withLabLock } from '../../lab/apply/locking.js';
 import { up, type UpOptions, type UpResult } from '../../lab/apply/up.js';
 import { loadLab } from '../../lab/spec/load.js';
-import { killChildren } from '../../lab/runtime/exec.js';
 import { labfilePath, parseFlags, UsageError } from '../args.js';
 import { plainEventPrinter, printWarnings, table } from '../output.js';
+import { interruptible } from '../signals.js';
 import { unitsTable } from './units.js';
 
 const HELP = `Usage: lab up [-f Labfile.yaml] [--json] [--no-wait] [--lock-timeout DURATION]
@@ -74,22 +73,8 @@ export async function operate<R extends UpResult>(
 ): Promise<number> {
   const lockTimeoutMs = lockTimeout(flags.values['lock-timeout'], help);
   printWarnings(lab);
-  const controller = new AbortController();
   // First signal: stop starting steps, let running ones end, keep the state. Second: now.
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      killChildren();
-      process.exit(sig === 'SIGTERM' ? 143 : 130);
-    }
-    process.stderr.write(`${sig}: stopping after the running steps (again to stop at once)\n`);
-    controller.abort(
-      sig === 'SIGTERM' ? new TerminatedError('terminated (SIGTERM)') : new InterruptedError('interrupted'),
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const stop = interruptible('stopping after the running steps');
   const debug = Boolean(flags.values.debug);
   // A live per-node view when a person watches (stderr is a terminal); plain timestamped
   // lines for pipes, CI logs and --debug. ink is loaded only for the live view.
@@ -100,21 +85,15 @@ export async function operate<R extends UpResult>(
         !process.env.NO_COLOR,
       )
     : undefined;
-  const ctx = labContext(
-    lab,
-    view ? (e) => view.onEvent(e) : plainEventPrinter({ debug }),
-    controller.signal,
-  );
-  const reason = () => controller.signal.reason as InterruptedError;
+  const ctx = labContext(lab, view ? (e) => view.onEvent(e) : plainEventPrinter({ debug }), stop.signal);
+  const reason = () => stop.reason();
   let result: R;
   try {
-    result = await withLabLock(lab.name, { timeoutMs: lockTimeoutMs, signal: controller.signal }, () =>
-      act(ctx),
-    );
+    result = await withLabLock(lab.name, { timeoutMs: lockTimeoutMs, signal: stop.signal }, () => act(ctx));
   } catch (err) {
     // A step the signal cancelled (virsh capabilities in preflight, the wait for a lock)
     // fails with "cancelled": the cause is the signal, and its exit code is 130 or 143.
-    if (!controller.signal.aborted) throw err;
+    if (!stop.signal.aborted) throw err;
     process.stderr.write(`${reason().message}: ${(err as Error).message}\n`);
     return reason().exitCode;
   } finally {
@@ -122,7 +101,7 @@ export async function operate<R extends UpResult>(
   }
   if (flags.values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(summary(result) + more(result));
-  if (controller.signal.aborted) return reason().exitCode;
+  if (stop.signal.aborted) return reason().exitCode;
   return result.ok ? 0 : 1;
 }
 

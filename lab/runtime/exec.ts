@@ -109,7 +109,16 @@ export type Child = ResultPromise;
 /** How `spawnProgram` starts a program: execa's stream options, and whether Ctrl-C twice ends it. */
 export type SpawnOptions = Pick<
   Options,
-  'stdin' | 'stdio' | 'stdout' | 'stderr' | 'all' | 'buffer' | 'timeout' | 'cancelSignal' | 'env'
+  | 'stdin'
+  | 'stdio'
+  | 'stdout'
+  | 'stderr'
+  | 'all'
+  | 'buffer'
+  | 'timeout'
+  | 'cancelSignal'
+  | 'forceKillAfterDelay'
+  | 'env'
 > & {
   /**
    * Counted among the programs a second Ctrl-C ends (default true). The lock holder

@@ -49,8 +49,59 @@ step() { local n; n=$(now); log "$(printf '%-18s %6.1f s' "$1" "$(echo "$n - $t"
 # into place only when complete: a half-built image is never at OUTDIR.
 PARENT=$(dirname "$OUT")
 mkdir -p "$PARENT"
+# A build that ends in any way but SIGKILL leaves nothing of itself: the EXIT trap
+# removes the work folder. bash runs no EXIT trap when a signal ends it, and it handles
+# a signal only after its foreground command returns (mmdebstrap: minutes), so the
+# signals have traps of their own, and each long step runs in the background in a
+# process group of its own (set -m), ended as a group (mmdebstrap's apt and dpkg too)
+# before the folder goes. Mounts a cut mmdebstrap left under it are undone first.
+WORK=
+step_pgid=
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  end_step
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+    awk -v w="$WORK/" 'index($2, w) == 1 { print $2 }' /proc/self/mounts | sort -r |
+      while read -r m; do umount -l "$m" || true; done
+    rm -rf --one-file-system -- "$WORK"
+  fi
+  exit "$rc"
+}
+# end_step: TERM to the running step's whole group, then KILL after 20 s.
+end_step() {
+  [ -n "$step_pgid" ] || return 0
+  kill -TERM -- "-$step_pgid" 2>/dev/null || true
+  local i=0
+  while kill -0 -- "-$step_pgid" 2>/dev/null; do
+    i=$((i + 1))
+    [ "$i" -lt 200 ] || { kill -KILL -- "-$step_pgid" 2>/dev/null || true; break; }
+    sleep 0.1
+  done
+  wait "$step_pgid" 2>/dev/null || true
+  step_pgid=
+}
+on_signal() {
+  log "build.sh: $1: stopping, removing ${WORK:-nothing}"
+  exit "$2" # runs cleanup (EXIT)
+}
+trap cleanup EXIT
+trap 'on_signal SIGINT 130' INT
+trap 'on_signal SIGTERM 143' TERM
+trap 'on_signal SIGHUP 129' HUP
+# run CMD...: a long step, in a process group of its own, waited for so that a signal
+# is handled at once. Its exit status is the step's.
+run() {
+  set -m
+  "$@" &
+  step_pgid=$!
+  set +m
+  local rc=0
+  wait "$step_pgid" || rc=$?
+  step_pgid=
+  return "$rc"
+}
 WORK=$(mktemp -d "$PARENT/.$(basename "$OUT").build.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
 # mktemp makes it 0700; apt's _apt user must reach rootfs/var/lib/apt/lists.
 chmod 0755 "$WORK"
 ROOT=$WORK/rootfs
@@ -61,7 +112,8 @@ log "mmdebstrap $SUITE (${#PKGS[@]} packages asked) into $ROOT"
 # Mirrors are explicit arguments and stdin is /dev/null: with neither, mmdebstrap
 # reads sources.list from stdin, which hangs or misreads in CI.
 # Recommends are not installed; man/info/locale/doc are dropped.
-LAB_CUSTOMIZE=$HERE/customize.sh mmdebstrap --mode=root --format=directory \
+export LAB_CUSTOMIZE=$HERE/customize.sh
+run mmdebstrap --mode=root --format=directory \
   --variant=minbase --include="$(IFS=,; echo "${PKGS[*]}")" \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -91,12 +143,12 @@ used_mib=$(du -sxm "$ROOT" | cut -f1)
 [ -n "$RAW_SIZE" ] || RAW_SIZE="$(( used_mib * 125 / 100 + 384 ))M"
 # lazy_*_init=0: zero inode tables and journal now, not in every guest's
 # ext4lazyinit thread at first boot (CPU time and overlay growth under TCG).
-mkfs.ext4 -q -F -L labroot -d "$ROOT" \
+run mkfs.ext4 -q -F -L labroot -d "$ROOT" \
   -E lazy_itable_init=0,lazy_journal_init=0 "$WORK/base.raw" "$RAW_SIZE"
 rm -rf "$ROOT"
 step "mkfs.ext4 $RAW_SIZE"
 
-qemu-img convert -O qcow2 "$WORK/base.raw" "$IMG/disk.qcow2"
+run qemu-img convert -O qcow2 "$WORK/base.raw" "$IMG/disk.qcow2"
 rm -f "$WORK/base.raw"
 step "qemu-img convert"
 

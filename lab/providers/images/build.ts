@@ -1,13 +1,28 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { HostError, LabError } from '../../errors.js';
+import { HostError, InterruptedError, LabError } from '../../errors.js';
 import type { EventSink } from '../../events.js';
 import { spawnProgram } from '../../runtime/exec.js';
 import { cacheRoot } from '../../store/lab-dir.js';
+import { acquireLock, describeHolder, LockedError } from '../../store/lock.js';
 import { templatesDir } from '../../templates/load.js';
 
-/** Runs vm-templates/NAME/build.sh into the cache (mmdebstrap; needs root and Debian mirrors). */
+/** The lock a build of image `name` holds (and `lab image prune` tries): beside the entry. */
+export function buildLockFile(name: string): string {
+  return `${path.join(cacheRoot(), name)}.lock`;
+}
+
+/** How long build.sh may take to end its step and remove its work folder once signalled. */
+const CLEANUP_GRACE_MS = 60_000;
+
+/**
+ * Runs vm-templates/NAME/build.sh into the cache (mmdebstrap; needs root and Debian
+ * mirrors), under the entry's lock: a second build, or a `lab up` needing the image,
+ * waits for it and then finds the image ready. `signal` sends the script SIGTERM and
+ * waits while it ends its step and removes its work folder (build.sh's traps), so
+ * nothing of a cut build stays in the cache.
+ */
 export async function buildImage(
   name: string,
   opts: { onEvent: EventSink; signal?: AbortSignal },
@@ -16,24 +31,64 @@ export async function buildImage(
   if (!existsSync(script)) throw new LabError(`template image ${name} has no build script (${script})`);
   const out = path.join(cacheRoot(), name);
   await mkdir(path.dirname(out), { recursive: true, mode: 0o755 });
-  opts.onEvent({
-    kind: 'log',
-    level: 'info',
-    message: `building image ${name} into ${out} (a few minutes; needs Debian mirrors)`,
-  });
-  const child = spawnProgram('bash', [script, out], {
-    all: true,
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
-    stdin: 'ignore',
-    timeout: 40 * 60_000,
-  });
-  for await (const line of child.iterable({ from: 'all' })) {
-    opts.onEvent({ kind: 'log', level: 'debug', message: `image ${name}: ${String(line)}` });
-  }
-  const r = await child;
-  if (r.exitCode !== 0)
-    throw new HostError(`building image ${name} failed (exit ${r.exitCode ?? 'signal'})`, {
-      hint: `run bash ${script} ${out} to see the whole output`,
+  const lock = await lockBuild(name, opts);
+  try {
+    if (lock.waited && existsSync(path.join(out, 'manifest.json'))) {
+      opts.onEvent({
+        kind: 'log',
+        level: 'info',
+        message: `the image ${name} is ready: another lab process built it meanwhile`,
+      });
+      return out;
+    }
+    opts.onEvent({
+      kind: 'log',
+      level: 'info',
+      message: `building image ${name} into ${out} (a few minutes; needs Debian mirrors)`,
     });
-  return out;
+    const child = spawnProgram('bash', [script, out], {
+      all: true,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+      forceKillAfterDelay: CLEANUP_GRACE_MS,
+      stdin: 'ignore',
+      timeout: 40 * 60_000,
+    });
+    for await (const line of child.iterable({ from: 'all' })) {
+      opts.onEvent({ kind: 'log', level: 'debug', message: `image ${name}: ${String(line)}` });
+    }
+    const r = await child;
+    if (r.isCanceled) {
+      const why: unknown = opts.signal?.reason;
+      throw why instanceof InterruptedError
+        ? why
+        : new InterruptedError(`building image ${name} was stopped; its work folder is removed`);
+    }
+    if (r.exitCode !== 0)
+      throw new HostError(`building image ${name} failed (exit ${r.exitCode ?? r.signal ?? 'unknown'})`, {
+        hint: `run bash ${script} ${out} to see the whole output`,
+      });
+    return out;
+  } finally {
+    await lock.lock.release();
+  }
+}
+
+async function lockBuild(
+  name: string,
+  opts: { onEvent: EventSink; signal?: AbortSignal },
+): Promise<{ lock: Awaited<ReturnType<typeof acquireLock>>; waited: boolean }> {
+  const file = buildLockFile(name);
+  const what = `the build of image ${name}`;
+  const lockOpts = { dirMode: 0o755, ...(opts.signal ? { signal: opts.signal } : {}) };
+  try {
+    return { lock: await acquireLock(file, what, lockOpts), waited: false };
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err;
+    opts.onEvent({
+      kind: 'log',
+      level: 'info',
+      message: `waiting for ${err.holder ? describeHolder(err.holder) : 'another lab process'}, which is building the image ${name}`,
+    });
+  }
+  return { lock: await acquireLock(file, what, { ...lockOpts, timeoutMs: 45 * 60_000 }), waited: true };
 }
