@@ -99,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === '__agent') {
     // The per-lab connection agent (lab/guest/agent.ts), started by lab itself; not for users.
-    const { runAgent } = await import('../lab/guest/agent.js');
+    const { runAgent } = await import('../lab/guest/agent-server.js');
     await runAgent(rest[0] ?? '', Number(rest[1] ?? 600) * 1000);
     return 0;
   }

@@ -1,5 +1,5 @@
 import { labContext } from '../../lab/apply/context.js';
-import { StatusMonitor, labStatusOf } from '../../lab/apply/monitor.js';
+import type { StatusMonitor } from '../../lab/apply/monitor.js';
 import { status, type LabStatus } from '../../lab/apply/status.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { sleep } from '../../lab/runtime/clock.js';
@@ -49,14 +49,22 @@ export async function run(argv: string[]): Promise<number> {
   const ctx = labContext(lab, ignoreEvents);
   const intervalMs = intervalS * 1000;
 
-  if (flags.values.watch) return watch(new StatusMonitor(ctx, { intervalMs }));
+  // The monitor (ssh2, the XML parser) loads only for the watching views: a one-shot look
+  // goes through the connection agent and starts faster without them.
+  if (flags.values.watch) {
+    const { StatusMonitor } = await import('../../lab/apply/monitor.js');
+    return watch(new StatusMonitor(ctx, { intervalMs }));
+  }
   const live = process.stdout.isTTY && process.stdin.isTTY && !flags.values.json && !flags.values.table;
   if (live) {
     // ink draws nothing until the end when it thinks it runs under CI (CI set, even to ""):
     // this is a terminal someone (or a test's pty) looks at, so it gets the live screen.
     delete process.env.CI;
     delete process.env.CONTINUOUS_INTEGRATION;
-    const { runStatusScreen } = await import('../status-screen.js');
+    const [{ runStatusScreen }, { StatusMonitor }] = await Promise.all([
+      import('../status-screen.js'),
+      import('../../lab/apply/monitor.js'),
+    ]);
     return runStatusScreen(new StatusMonitor(ctx, { intervalMs }));
   }
   const s = await status(ctx);
@@ -67,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
 
 /** JSON lines: a document after each complete round, until SIGINT/SIGTERM. */
 async function watch(monitor: StatusMonitor): Promise<number> {
+  const { labStatusOf } = await import('../../lab/apply/monitor.js');
   let stop = false;
   const onSignal = () => {
     stop = true;

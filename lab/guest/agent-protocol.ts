@@ -29,7 +29,9 @@ export type Request =
       timeoutMs?: number;
       input?: string;
     }
-  | { id: number; op: 'http'; target: WireTarget; to: HttpTo; request: HttpRequest };
+  | { id: number; op: 'http'; target: WireTarget; to: HttpTo; request: HttpRequest }
+  | { id: number; op: 'read'; target: WireTarget; file: string; timeoutMs?: number }
+  | { id: number; op: 'list'; target: WireTarget; dir: string; timeoutMs?: number };
 
 /** A request before the client numbers it. */
 export type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -48,9 +50,17 @@ export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok
 /** Socket paths are limited to 107 bytes; a deeper lab folder goes without the agent. */
 export const MAX_SOCKET_PATH = 100;
 
-/** The agent's socket and pid file in a lab's private folder. */
-export function agentPaths(privateDir: string) {
-  return { socket: path.join(privateDir, 'agent.sock'), pid: path.join(privateDir, 'agent.pid') };
+/**
+ * The protocol's version, in the socket's name: a client talks only to an agent of its own
+ * version (one left running by an older lab, up to its idle time, is not asked what it
+ * does not know). 2: `read` and `list` (SFTP).
+ */
+export const PROTOCOL = 2;
+
+/** The agent's socket and pid file in a lab's private folder (version 1 had no number). */
+export function agentPaths(privateDir: string, version = PROTOCOL) {
+  const base = version === 1 ? 'agent' : `agent-v${version}`;
+  return { socket: path.join(privateDir, `${base}.sock`), pid: path.join(privateDir, `${base}.pid`) };
 }
 
 /** The PID in an agent pid file; undefined when there is none or it is not a PID. */

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
-import { NodeError, describeError } from '../errors.js';
+import { LabError, NodeError, describeError } from '../errors.js';
 import {
   agentPaths,
   readPid,
@@ -138,6 +138,7 @@ function isMachineIdRead(argv: readonly string[]): boolean {
 class AgentRequests {
   private readonly pool = new SessionPool();
   private readonly machineIds = new WeakMap<GuestSession, ExecResult>();
+  private readonly machineIdFiles = new WeakMap<GuestSession, string>();
 
   /** Answers one request, on the target's kept connection or a new one. */
   async handle(req: Request): Promise<unknown> {
@@ -172,7 +173,25 @@ class AgentRequests {
         return this.exec(req, s);
       case 'http':
         return s.http(req.to, req.request);
+      case 'read':
+        return this.read(req, s);
+      case 'list':
+        return s.listFiles(req.dir, req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {});
+      default:
+        throw new LabError(
+          `the connection agent does not know the request ${JSON.stringify((req as { op: unknown }).op)}`,
+        );
     }
+  }
+
+  /** Reads a file; a good read of /etc/machine-id is answered from memory afterwards. */
+  private async read(req: Extract<Request, { op: 'read' }>, s: GuestSession): Promise<string> {
+    const machineId = req.file === '/etc/machine-id';
+    const memo = machineId ? this.machineIdFiles.get(s) : undefined;
+    if (memo) return memo;
+    const text = await s.readFile(req.file, req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {});
+    if (machineId && /^[0-9a-f]{32}\n?$/.test(text)) this.machineIdFiles.set(s, text);
+    return text;
   }
 
   /** Runs a command; a good read of /etc/machine-id is answered from memory afterwards. */

@@ -21,6 +21,7 @@ import { sleep } from '../runtime/clock.js';
 import {
   MAX_SOCKET_PATH,
   agentPaths,
+  PROTOCOL,
   readPid,
   wire,
   type Reply,
@@ -32,7 +33,6 @@ import type { Exec, ExecResult } from './probes/index.js';
 import type { SshTarget } from './ssh-connect.js';
 
 export { agentPaths } from './agent-protocol.js';
-export { runAgent } from './agent-server.js';
 export type { HttpRequest, HttpTo } from './http-over-ssh.js';
 
 /** What a probe or a check needs of a node: commands, HTTP to its services, and an end. */
@@ -145,7 +145,28 @@ export class AgentClient {
         (await this.call({ op: 'http', target: w, to, request }, request.timeoutMs ?? 15_000)) as {
           status: number;
           body: string;
+          headers: Record<string, string>;
         },
+      readFile: async (file, opts) =>
+        (await this.call(
+          {
+            op: 'read',
+            target: w,
+            file,
+            ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+          },
+          opts?.timeoutMs ?? 15_000,
+        )) as string,
+      listFiles: async (dir, opts) =>
+        (await this.call(
+          {
+            op: 'list',
+            target: w,
+            dir,
+            ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+          },
+          opts?.timeoutMs ?? 15_000,
+        )) as string[],
       // The connection stays with the agent.
       close: () => {},
     };
@@ -200,9 +221,16 @@ function startAgent(socketPath: string): void {
 /**
  * Stops the lab's agent, if one runs: SIGTERM to the PID in its pid file, once it is
  * confirmed to be a `lab __agent` for this very socket (a recycled PID is left alone).
+ * Agents of older protocol versions (an older lab left them running) are stopped too.
  */
 export async function stopAgent(privateDir: string): Promise<boolean> {
-  const { socket, pid: pidFile } = agentPaths(privateDir);
+  let stopped = false;
+  for (let version = PROTOCOL; version >= 1; version--)
+    if (await stopAgentAt(agentPaths(privateDir, version))) stopped = true;
+  return stopped;
+}
+
+async function stopAgentAt({ socket, pid: pidFile }: { socket: string; pid: string }): Promise<boolean> {
   const pid = readPid(pidFile);
   if (!pid) return false;
   let cmdline = '';

@@ -20,10 +20,11 @@ export interface HttpRequest {
   timeoutMs?: number;
 }
 
-/** The service's answer: status code and body text. */
+/** The service's answer: status code, body text, and its headers (names in lowercase). */
 export interface HttpResponse {
   status: number;
   body: string;
+  headers: Record<string, string>;
 }
 
 /** Sends one HTTP request over a new channel of `client`; rejects on timeout or a channel/HTTP error. */
@@ -94,7 +95,13 @@ function sendOnChannel(
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', fail);
       res.on('end', () =>
-        answer({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        answer({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          headers: Object.fromEntries(
+            Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]),
+          ),
+        }),
       );
     },
   );

@@ -1,5 +1,5 @@
 /** GuestSession: one SSH connection to one node, for commands, HTTP to its services and `lab ssh`. */
-import type { Client, ClientChannel } from 'ssh2';
+import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { NodeError } from '../errors.js';
 import { abortError, formatSeconds } from '../runtime/clock.js';
 import { exitCodeOf } from './exit-status.js';
@@ -155,6 +155,70 @@ export class GuestSession {
   /** One HTTP request to a service inside the guest, through this connection (see http-over-ssh.ts). */
   http(to: HttpTo, request: HttpRequest): Promise<HttpResponse> {
     return httpOverSsh(this.client, this.node, to, request);
+  }
+
+  /** The connection's SFTP channel, opened at the first read and kept (one sftp-server). */
+  private sftp?: Promise<SFTPWrapper>;
+
+  /**
+   * Reads a guest file over SFTP: no command and no shell in the guest, which under TCG
+   * costs ~0.3 s a command alone and over 1 s on a busy host (measured: /proc/loadavg
+   * and /proc/meminfo of five nodes, 0.8 s by `cat`, 0.1 s by SFTP).
+   */
+  readFile(file: string, options: { timeoutMs?: number } = {}): Promise<string> {
+    return this.overSftp(file, options.timeoutMs, (sftp, done) =>
+      sftp.readFile(file, (err, data) => done(err, err ? undefined : data.toString('utf8'))),
+    );
+  }
+
+  /** The regular files of a guest folder, over SFTP (links and folders left out). */
+  listFiles(dir: string, options: { timeoutMs?: number } = {}): Promise<string[]> {
+    return this.overSftp(dir, options.timeoutMs, (sftp, done) =>
+      sftp.readdir(dir, (err, list) =>
+        done(
+          err,
+          err
+            ? undefined
+            : list
+                .filter((e) => (e.attrs.mode & 0o170000) === 0o100000)
+                .map((e) => e.filename)
+                .sort(),
+        ),
+      ),
+    );
+  }
+
+  /** One SFTP request on the kept channel, under a timeout; errors name the node and path. */
+  private overSftp<T>(
+    what: string,
+    timeoutMs = 15_000,
+    ask: (sftp: SFTPWrapper, done: (err: Error | null | undefined, value: T | undefined) => void) => void,
+  ): Promise<T> {
+    const fail = (why: string, cause?: unknown) =>
+      new NodeError(this.node, 'read', `${what}: ${why}`, cause ? { cause } : undefined);
+    if (this.closed) return Promise.reject(fail('the SSH connection is closed'));
+    this.sftp ??= new Promise<SFTPWrapper>((resolve, reject) =>
+      this.client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))),
+    );
+    const opened = this.sftp;
+    opened.catch(() => {
+      if (this.sftp === opened) this.sftp = undefined; // asked again next time
+    });
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(fail(`timed out after ${formatSeconds(timeoutMs)}`)), timeoutMs);
+      opened.then(
+        (sftp) =>
+          ask(sftp, (err, value) => {
+            clearTimeout(timer);
+            if (err) reject(fail(err.message, err));
+            else resolve(value as T);
+          }),
+        (err: Error) => {
+          clearTimeout(timer);
+          reject(fail(`no SFTP: ${err.message}`, err));
+        },
+      );
+    });
   }
 
   /**

@@ -92,6 +92,9 @@ export async function observeUnits(
   also: readonly string[],
 ): Promise<Map<string, ObservedUnit>> {
   const wanted = [...new Set(also)].sort();
+  // Over SFTP first: a lab with no units, on a node with none of its files, needs no
+  // command at all (a no-op up of five TCG nodes spent 0.7 s here on the script).
+  if (wanted.length === 0 && (await noMarkersOverSftp(link, lab))) return new Map();
   const r = await link.exec(['sh', '-c', observeScript(), 'sh', lab, ...wanted], { timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`looking for units exited ${r.code}: ${r.stderr.trim().slice(-300)}`);
   const cut = r.stdout.indexOf('---\n');
@@ -110,6 +113,27 @@ export async function observeUnits(
     out.set(name, { ...s, ...(hash ? { hash } : {}) });
   }
   return out;
+}
+
+/**
+ * True when SFTP shows no unit file of this lab in UNIT_DIR (each regular `*.service`
+ * file's first line read); false when one is there or SFTP cannot tell.
+ */
+async function noMarkersOverSftp(link: Exec, lab: string): Promise<boolean> {
+  if (!link.listFiles || !link.readFile) return false;
+  try {
+    const files = (await link.listFiles(UNIT_DIR, { timeoutMs: 15_000 })).filter((f) =>
+      f.endsWith('.service'),
+    );
+    const firsts = await Promise.all(
+      files.map(
+        async (f) => (await link.readFile!(`${UNIT_DIR}/${f}`, { timeoutMs: 15_000 })).split('\n', 1)[0],
+      ),
+    );
+    return !firsts.some((line) => line?.startsWith(`# lab unit lab=${lab} `));
+  } catch {
+    return false;
+  }
 }
 
 /** Fails with the command's own words when it exits non-zero. */

@@ -48,10 +48,42 @@ export function parseDockerInfo(stdout: string): DockerHealth {
   return { state: 'up', version, ...(typeof running === 'number' ? { containersRunning: running } : {}) };
 }
 
+/** The version in the Engine's `Server` header, `Docker/20.10.24+dfsg1 (linux)`. Pure. */
+export function dockerServerVersion(server: string | undefined): string | undefined {
+  return server ? /^Docker\/([^\s/]+)/.exec(server)?.[1] : undefined;
+}
+
+/**
+ * The daemon's health from `/_ping` (its `Server` header names the version) and
+ * `/containers/json` (the running ones): 0.1-0.2 s under TCG where `/info`, which
+ * gathers every driver's state, took 0.6-1.8 s on five busy guests. Undefined when the
+ * answers do not say enough (then /info is asked).
+ */
+async function probeDockerPing(http: NonNullable<Exec['http']>): Promise<DockerHealth | undefined> {
+  const sock = { socket: '/var/run/docker.sock' };
+  const ping = await http(sock, { method: 'GET', path: '/_ping', timeoutMs: 15_000 }).catch(() => undefined);
+  const version = ping?.status === 200 ? dockerServerVersion(ping.headers?.server) : undefined;
+  if (!version) return undefined;
+  const list = await http(sock, { method: 'GET', path: '/containers/json', timeoutMs: 15_000 }).catch(
+    () => undefined,
+  );
+  if (list?.status !== 200) return undefined;
+  let running: unknown;
+  try {
+    running = JSON.parse(list.body);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(running)) return undefined;
+  return { state: 'up', version, containersRunning: running.length };
+}
+
 /** Is docker installed, and does its daemon answer? */
 export async function probeDocker(exec: Exec): Promise<DockerHealth> {
   if (exec.http) {
     // The Engine API on its socket (the lab user is in the docker group): no process started.
+    const fast = await probeDockerPing(exec.http.bind(exec));
+    if (fast) return fast;
     const r = await exec
       .http({ socket: '/var/run/docker.sock' }, { method: 'GET', path: '/info', timeoutMs: 15_000 })
       .catch(() => undefined);

@@ -9,7 +9,14 @@ export interface Exec {
   http?(
     to: { port: number } | { socket: string },
     request: { method: string; path: string; body?: string; timeoutMs?: number },
-  ): Promise<{ status: number; body: string }>;
+  ): Promise<{ status: number; body: string; headers?: Record<string, string> }>;
+  /**
+   * A file of the guest, read over SFTP on the same connection (GuestSession has it): no
+   * command, no shell. Rejects when the file cannot be read or the server has no SFTP.
+   */
+  readFile?(file: string, opts?: { timeoutMs?: number }): Promise<string>;
+  /** The names of the regular files in a guest folder (not links, not folders), over SFTP. */
+  listFiles?(dir: string, opts?: { timeoutMs?: number }): Promise<string[]>;
 }
 
 export interface ExecResult {

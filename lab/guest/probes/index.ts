@@ -54,6 +54,17 @@ export function parseMemInfo(text: string): { totalMiB: number; availableMiB: nu
   return { totalMiB: Math.round(total / 1024), availableMiB: Math.round(available / 1024) };
 }
 
+/** /proc/loadavg then /proc/meminfo: over SFTP when the link has it, else with one cat. */
+async function readProcFiles(exec: Exec): Promise<string> {
+  if (exec.readFile) {
+    const files = await Promise.all(
+      ['/proc/loadavg', '/proc/meminfo'].map((f) => exec.readFile!(f, { timeoutMs: 10_000 })),
+    ).catch(() => undefined);
+    if (files) return files.join('');
+  }
+  return (await exec.exec(['cat', '/proc/loadavg', '/proc/meminfo'], { timeoutMs: 10_000 })).stdout;
+}
+
 /** Runs the probes for the requested services at once, over one connection. Never throws. */
 export async function probeNode(exec: Exec, options: ProbeNodeOptions): Promise<NodeHealth> {
   const errors: string[] = [];
@@ -84,9 +95,7 @@ export async function probeNode(exec: Exec, options: ProbeNodeOptions): Promise<
     options.load === false
       ? undefined
       : attempt('load', async () => {
-          const { stdout } = await exec.exec(['cat', '/proc/loadavg', '/proc/meminfo'], {
-            timeoutMs: 10_000,
-          });
+          const stdout = await readProcFiles(exec);
           return { load: parseLoadAvg(stdout), memory: parseMemInfo(stdout) };
         }),
   ]);

@@ -10,8 +10,10 @@ export function parseMachineId(stdout: string): string {
   throw new LabError(`/etc/machine-id is not 32 lowercase hex digits: ${shown}`);
 }
 
-/** Reads the guest's machine-id. */
+/** Reads the guest's machine-id: over SFTP when the link has it, else with cat. */
 export async function probeMachineId(exec: Exec): Promise<string> {
+  const text = await exec.readFile?.('/etc/machine-id', { timeoutMs: 10_000 }).catch(() => undefined);
+  if (text !== undefined) return parseMachineId(text);
   const r = await exec.exec(['cat', '/etc/machine-id'], { timeoutMs: 10_000 });
   if (r.code !== 0) throw new LabError(`cat /etc/machine-id: exit code ${r.code}: ${r.stderr.trim()}`);
   return parseMachineId(r.stdout);

@@ -11,6 +11,8 @@ function fakeGuest(node: string) {
     node,
     close: () => {},
     http: () => Promise.reject(new Error('no http')),
+    readFile: () => Promise.reject(new Error('no sftp')),
+    listFiles: () => Promise.reject(new Error('no sftp')),
     exec(argv, opts) {
       const ok = (stdout = '') => Promise.resolve({ stdout, stderr: '', code: 0 });
       const cmd = argv[0] === 'sudo' ? argv.slice(1) : argv;
@@ -135,6 +137,8 @@ units:
       node: 'coreos1',
       close: () => {},
       http: () => Promise.reject(new Error('no http')),
+      readFile: () => Promise.reject(new Error('no sftp')),
+      listFiles: () => Promise.reject(new Error('no sftp')),
       exec(argv) {
         calls.push(argv.join(' '));
         const ok = (stdout = '') => Promise.resolve({ stdout, stderr: '', code: 0 });

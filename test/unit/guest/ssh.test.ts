@@ -9,7 +9,8 @@ import type { Connection, ServerChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NodeError } from '../../../lab/errors.js';
 import { hostKey, userKey } from '../../../lab/plan/identity.js';
-import { AgentClient, agentPaths, runAgent } from '../../../lab/guest/agent.js';
+import { AgentClient, agentPaths } from '../../../lab/guest/agent.js';
+import { runAgent } from '../../../lab/guest/agent-server.js';
 import { GuestSession, HostKeyMismatchError, waitForSsh, type SshTarget } from '../../../lab/guest/ssh.js';
 
 const { Server, utils } = ssh2;
