@@ -1,3 +1,4 @@
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import type { EventSink } from '../events.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { hostKey, userKey, type SshKeyPair } from '../plan/identity.js';
@@ -15,7 +16,20 @@ export interface LabContext {
   signal?: AbortSignal;
 }
 
+/**
+ * Listeners one node may hang on the command's signal at once (a virsh call, an SSH
+ * connect, a probe, a poll's sleep, an agent exec...): each removes its own when done.
+ */
+const ABORT_LISTENERS_PER_NODE = 24;
+
 export function labContext(lab: LabSpec, onEvent: EventSink, signal?: AbortSignal): LabContext {
+  // Node's default of 10 listeners per signal warns (MaxListenersExceededWarning) on a
+  // 5-node lab, where the nodes' work legitimately shares the one signal.
+  if (signal)
+    setMaxListeners(
+      Math.max(getMaxListeners(signal), 10 + ABORT_LISTENERS_PER_NODE * lab.nodes.length),
+      signal,
+    );
   return {
     lab,
     dir: new LabDir(lab.name),
