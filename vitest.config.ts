@@ -23,8 +23,11 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           // One booted lab is shared by the read-only tests: run files one after another.
           fileParallelism: false,
-          testTimeout: 30 * 60_000,
-          hookTimeout: 30 * 60_000,
+          // Sized from measured times (2 cores, TCG; scripts/test-summary.ts prints them
+          // per file): a test that repeats a scenario (soak, concurrent) sets its own, per
+          // round; every other one ends well within 10 min, a hook (a lab up) within 15.
+          testTimeout: 10 * 60_000,
+          hookTimeout: 15 * 60_000,
         },
       },
     ],

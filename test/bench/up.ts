@@ -6,6 +6,8 @@
 //   no-op     lab up again (5 times), and 3 times with LAB_AGENT=0 (no connection agent)
 //   status    lab status --json, with and without the agent;  help  lab --help
 //   checkpoint  save of the healthy lab, its size, restore to healthy after a write
+//   5 nodes   a fresh 5-node lab up, then its no-op up and status --json (goals: <= 3 s
+//             and <= 1 s), and whether any of them printed a Node warning
 import { execa } from 'execa';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -36,10 +38,14 @@ const labDir = new LabDir(NAME);
 
 const sec = (ms: number) => +(ms / 1000).toFixed(1);
 const lab = async (...args: string[]) => labWith({}, ...args);
+/** Node's own warnings (MaxListenersExceededWarning, deprecations) seen in any lab run. */
+const nodeWarnings: string[] = [];
 const labWith = async (env: Record<string, string>, ...args: string[]) => {
   const t0 = performance.now();
   const r = await execa('node', [LAB, ...args], { reject: false, stdin: 'ignore', env });
   if (r.exitCode !== 0) throw new Error(`lab ${args.join(' ')} failed:\n${String(r.stderr)}`);
+  for (const line of String(r.stderr).split('\n'))
+    if (/\(node:\d+\) \w*Warning/.test(line)) nodeWarnings.push(`lab ${args[0]}: ${line}`);
   return performance.now() - t0;
 };
 
@@ -165,6 +171,24 @@ const sizeBytes = (JSON.parse(String(listed.stdout)) as { checkpoints: { sizeByt
 await lab('ssh', nodes[0]!.name, '-f', file, '--', 'env', 'ETCDCTL_API=3', 'etcdctl', 'put', '/bench', 'x');
 const restoreMs = await lab('checkpoint', 'restore', 'bench', '-f', file);
 await lab('down', '-f', file);
+
+// Five nodes: the same figures, to see how they grow with the lab.
+const file5 = path.join(dir, 'Labfile5.yaml');
+writeFileSync(
+  file5,
+  bridgeLabfile({
+    name: 'bench5',
+    services: '[etcd, docker]',
+    nodes: ['c1', 'c2', 'c3', 'c4', 'c5']
+      .map((n, i) => `  - { name: ${n}, ip: 10.77.0.7${i + 1} }\n`)
+      .join(''),
+  }),
+);
+const up5Ms = await lab('up', '-f', file5);
+const noop5 = await times(5, () => lab('up', '-f', file5));
+const status5 = await times(5, () => lab('status', '--json', '-f', file5));
+await lab('down', '-f', file5);
+
 const list = (xs: number[]) => xs.map((x) => sec(x)).join(', ');
 const baselineTotal = b.prepMs + b.bootMs;
 const figures = {
@@ -182,5 +206,10 @@ const figures = {
   'checkpoint size (memory state, 3 nodes)': `${Math.round(sizeBytes / 1024 ** 2)} MiB`,
   'lab checkpoint restore -> all healthy': `${sec(restoreMs)} s`,
   'restore vs lab up from nothing': `${((restoreMs / upMs) * 100).toFixed(1)} % of ${sec(upMs)} s`,
+  'lab up (fresh, 5 nodes) -> all healthy': `${sec(up5Ms)} s`,
+  'lab up no-op re-run, 5 nodes (median of 5)': `${sec(median(noop5))} s  [${list(noop5)}]  goal <= 3 s`,
+  'lab status --json, 5 nodes (median of 5)': `${sec(median(status5))} s  [${list(status5)}]`,
+  'lab status --json, 3 nodes (goal)': `${sec(median(status))} s, goal <= 1 s`,
+  'Node warnings in any lab output': nodeWarnings.length === 0 ? 'none' : nodeWarnings.join(' | '),
 };
 for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);

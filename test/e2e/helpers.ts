@@ -8,6 +8,13 @@ import path from 'node:path';
 export const LAB = path.join(import.meta.dirname, '../../dist/cmd/lab.js');
 export const URI = process.env.LIBVIRT_DEFAULT_URI ?? '';
 
+/**
+ * The full suite (`npm run test:e2e:full`, LAB_E2E_FULL=1) repeats the heavy scenarios as
+ * often as their issue asks; CI runs a real, smaller number of each to stay within its time.
+ */
+export const FULL = process.env.LAB_E2E_FULL === '1';
+export const rounds = (ci: number, full: number): number => (FULL ? full : ci);
+
 if (!existsSync(LAB)) throw new Error('dist/cmd/lab.js is missing: run npm run build first');
 if (!URI.includes('socket='))
   throw new Error('run the e2e suite through test/e2e/run.sh (private libvirtd in a netns)');

@@ -31,6 +31,6 @@ stop() {
 }
 trap stop TERM INT
 setsid ip netns exec "$NS" env PATH="$PATH" LIBVIRT_DEFAULT_URI="$LIBVIRT_DEFAULT_URI" LAB_STATE_DIR="$LAB_STATE_DIR" \
-  LAB_E2E_BRIDGE="$BR" CI="${CI:-}" npx vitest run --project e2e "$@" &
+  LAB_E2E_BRIDGE="$BR" LAB_E2E_FULL="${LAB_E2E_FULL:-}" CI="${CI:-}" npx vitest run --project e2e "$@" &
 child=$!
 wait "$child"
