@@ -5,7 +5,8 @@ import { HostError, InterruptedError, LabError } from '../../errors.js';
 import type { EventSink } from '../../events.js';
 import { spawnProgram } from '../../runtime/exec.js';
 import { cacheRoot } from '../../store/lab-dir.js';
-import { acquireLock, describeHolder, LockedError } from '../../store/lock.js';
+import type { Lock } from '../../store/lock.js';
+import { lockCacheWork } from './entry-lock.js';
 import { templatesDir } from '../../templates/load.js';
 
 /** The lock a build of image `name` holds (and `lab image prune` tries): beside the entry. */
@@ -73,22 +74,12 @@ export async function buildImage(
   }
 }
 
-async function lockBuild(
+function lockBuild(
   name: string,
   opts: { onEvent: EventSink; signal?: AbortSignal },
-): Promise<{ lock: Awaited<ReturnType<typeof acquireLock>>; waited: boolean }> {
-  const file = buildLockFile(name);
-  const what = `the build of image ${name}`;
-  const lockOpts = { dirMode: 0o755, ...(opts.signal ? { signal: opts.signal } : {}) };
-  try {
-    return { lock: await acquireLock(file, what, lockOpts), waited: false };
-  } catch (err) {
-    if (!(err instanceof LockedError)) throw err;
-    opts.onEvent({
-      kind: 'log',
-      level: 'info',
-      message: `waiting for ${err.holder ? describeHolder(err.holder) : 'another lab process'}, which is building the image ${name}`,
-    });
-  }
-  return { lock: await acquireLock(file, what, { ...lockOpts, timeoutMs: 45 * 60_000 }), waited: true };
+): Promise<{ lock: Lock; waited: boolean }> {
+  return lockCacheWork(buildLockFile(name), `the build of image ${name}`, `building the image ${name}`, {
+    ...opts,
+    timeoutMs: 45 * 60_000,
+  });
 }

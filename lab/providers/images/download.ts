@@ -3,7 +3,8 @@ import { mkdir, open, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError, LabError } from '../../errors.js';
 import { run } from '../../runtime/exec.js';
-import { acquireLock, describeHolder, LockedError, type Lock } from '../../store/lock.js';
+import type { Lock } from '../../store/lock.js';
+import { lockCacheWork } from './entry-lock.js';
 import type { Template } from '../../templates/schema.js';
 import { checkBaseImage, ImageRefusedError } from '../qemu-img.js';
 import { isNoSpace } from './disk-space.js';
@@ -59,35 +60,21 @@ export async function downloadImage(
 }
 
 /** The lock of one cache entry, `<entry>.lock` beside it (cache entries are never deleted). */
-async function lockEntry(
+function lockEntry(
   target: string,
   name: string,
   opts: DownloadOptions,
 ): Promise<{ lock: Lock; waited: boolean }> {
-  const file = `${target}.lock`;
-  const what = `the image cache entry ${target}`;
-  // The cache's folders stay 0755: QEMU (another user) reads the base images in them.
-  const lockOpts = { dirMode: 0o755, ...(opts.signal ? { signal: opts.signal } : {}) };
-  try {
-    return { lock: await acquireLock(file, what, lockOpts), waited: false };
-  } catch (err) {
-    if (!(err instanceof LockedError)) throw err;
-    opts.onEvent({
-      kind: 'log',
-      level: 'info',
-      message: `waiting for ${err.holder ? describeHolder(err.holder) : 'another lab process'}, which is preparing the image of ${name}`,
-    });
-  }
-  const timeoutMs = opts.lockTimeoutMs ?? 3 * 3600_000;
-  try {
-    return { lock: await acquireLock(file, what, { timeoutMs, ...lockOpts }), waited: true };
-  } catch (err) {
-    if (!(err instanceof LockedError)) throw err;
-    throw new HostError(
-      `${err.holder ? describeHolder(err.holder) : 'another lab process'} is still preparing the image of ${name} in ${path.dirname(target)} after ${Math.round(timeoutMs / 60_000)} min`,
-      { cause: err, hint: 'wait for it to finish, then run again' },
-    );
-  }
+  return lockCacheWork(
+    `${target}.lock`,
+    `the image cache entry ${target}`,
+    `preparing the image of ${name} in ${path.dirname(target)}`,
+    {
+      onEvent: opts.onEvent,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      timeoutMs: opts.lockTimeoutMs ?? 3 * 3600_000,
+    },
+  );
 }
 
 /** Fetches or copies, verifies, unpacks and checks the image in the quarantine, then admits it. */
