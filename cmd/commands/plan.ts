@@ -2,7 +2,7 @@ import { labContext } from '../../lab/apply/context.js';
 import { prepare } from '../../lab/apply/prepare.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { loadLab } from '../../lab/spec/load.js';
-import { isNoop } from '../../lab/plan/plan.js';
+import { isNoop, memberChanges } from '../../lab/plan/plan.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { printWarnings, table } from '../output.js';
 
@@ -24,9 +24,11 @@ export async function run(argv: string[]): Promise<number> {
   const ctx = labContext(lab, ignoreEvents);
   await ctx.virsh.check();
   const { plan, accel, observed } = await prepare(ctx, { buildImages: false, write: false });
+  const member = memberChanges(lab, plan, observed);
   if (flags.values.json) {
     const nodes = plan.nodes.map((p) => ({
       ...p,
+      ...(member.has(p.node) ? { member: member.get(p.node) } : {}),
       state: observed.get(p.node)?.state ?? 'missing',
       then: ['wait-ssh', 'probe'],
     }));
@@ -35,12 +37,13 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const rows = [['NODE', 'NOW', 'ACTIONS', 'WHY']];
+  const rows = [['NODE', 'NOW', 'ACTIONS', 'ETCD', 'WHY']];
   for (const p of plan.nodes) {
     rows.push([
       p.node,
       observed.get(p.node)?.state ?? 'missing',
       p.conflict ? 'REFUSED' : p.actions.join(', ') || '-',
+      member.get(p.node) ?? '-',
       p.conflict ?? p.reasons.join('; '),
     ]);
   }

@@ -25,7 +25,8 @@ Options:
   --json                   print the result as JSON on stdout
   --no-wait                provision and start the nodes, then return without waiting
                            for SSH and services (lab status shows them come up; the
-                           next lab up waits)
+                           next lab up waits, and writes etcd's member list: a new
+                           etcd member starts then)
   --lock-timeout DURATION  wait this long for another run of this lab (0, 30s, 10m; default 0)
 
 Examples:

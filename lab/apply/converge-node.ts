@@ -24,6 +24,7 @@ import { pollUntil } from '../runtime/poll.js';
 import { writeAtomic } from '../store/lab-dir.js';
 import type { RecordedStep, StateWriter } from '../store/state-file.js';
 import { sshTargetFor, type LabContext } from './context.js';
+import { ensureMembership, leaveBeforeRebuild, type MemberRun } from './membership.js';
 import type { Deadlines } from './prepare.js';
 
 /** One node's outcome of `lab up`. */
@@ -57,6 +58,8 @@ export interface NodeRun {
   noWait: boolean;
   /** Started by an `up --no-wait` no run has waited for: this look is its boot's. */
   unwaited: boolean;
+  /** etcd membership changes of this run, one at a time (membership.ts). */
+  members: MemberRun;
 }
 
 type Status = 'start' | 'done' | 'skip' | 'fail';
@@ -88,6 +91,10 @@ export async function convergeNode(run: NodeRun): Promise<NodeResult> {
       err instanceof NodeError && (NODE_STEPS as readonly string[]).includes(err.step) ? err.step : at.step;
     emit(run, failedStep, 'fail', message);
     return { node: name, ok: false, actions, failedStep, error: message };
+  } finally {
+    // A rebuild that failed before its node joined again lets the next change go on.
+    run.members.removed.get(name)?.();
+    run.members.removed.delete(name);
   }
 }
 
@@ -104,6 +111,9 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
   for (const action of plan.actions) {
     switch (action) {
       case 'replace':
+        at.step = 'member';
+        // An etcd member leaves the cluster before its data goes (a fresh one joins later).
+        await leaveBeforeRebuild(ctx.lab, d.spec, run.members);
         at.step = 'disk';
         emit(run, 'disk', 'start', 'replacing: ' + plan.reasons[plan.actions.indexOf('replace')]);
         await dropCheckpoints(run);
@@ -200,6 +210,17 @@ async function awaitNode(run: NodeRun, at: { step: string }): Promise<NodeHealth
   const session = await connectNode(run);
   emit(run, 'ssh', 'done');
   try {
+    at.step = 'member';
+    const joined = await ensureMembership(ctx.lab, d.spec, session, run.members, run.deadlines.servicesMs);
+    if (joined === 'joined' || joined === 'bootstrap')
+      ctx.onEvent({
+        kind: 'log',
+        level: 'info',
+        message:
+          joined === 'joined'
+            ? `${name}: joined etcd as a learner and was promoted once caught up`
+            : `${name}: etcd bootstraps with the lab's members`,
+      });
     at.step = 'services';
     emit(run, 'services', 'start');
     // Run a container once per boot of a node, and again whenever the check never

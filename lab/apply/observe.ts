@@ -52,7 +52,7 @@ export async function observeNodes(
       {
         state,
         owned,
-        ...(meta?.configHash ? { configHash: meta.configHash } : {}),
+        ...(meta?.configHash ? { configHash: meta.configHash, schema: meta.schema } : {}),
         memoryMiB: dom.memoryMiB,
         vcpus: dom.vcpus,
         type: dom.type,

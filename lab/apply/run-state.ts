@@ -75,7 +75,7 @@ export async function openState(
       }),
     ),
   };
-  const writer = new StateWriter(ctx.dir.stateFile, state);
+  const writer = new StateWriter(ctx.dir.stateFile, state, before.state);
   await writer.update(() => {});
   return writer;
 }

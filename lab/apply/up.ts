@@ -8,11 +8,12 @@
  *   cluster.ts        etcd settles on one leader, a write reads back, machine-ids distinct
  *   units.ts          the Labfile's units placed with fleet's semantics
  */
-import { LabError } from '../errors.js';
+import { BadInputError, LabError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { AgentClient, type GuestLink } from '../guest/agent.js';
-import type { LabPlan } from '../plan/plan.js';
+import type { NodeSpec } from '../plan/model.js';
+import { discoveryRefusal, type LabPlan } from '../plan/plan.js';
 import type { DomainType } from '../render/types.js';
 import { pausepoint } from '../runtime/failpoint.js';
 import { mapLimit } from '../runtime/limit.js';
@@ -27,6 +28,7 @@ import type { StateWriter } from '../store/state-file.js';
 import { readCheckpoints, restoreUnfinished } from '../store/checkpoints.js';
 import { unfinishedRotation } from './rotate-keys.js';
 import { convergeUnits, type UnitsResult } from './units.js';
+import { Serial, type MemberRun } from './membership.js';
 
 export type { NodeResult } from './converge-node.js';
 
@@ -75,6 +77,8 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
   const prepared = await prepare(ctx, { buildImages: true, write: true });
   const { accel, desired, plan, observed } = prepared;
   for (const name of opts.reset ?? []) planReset(plan, name);
+  const refused = discoveryRefusal(ctx.lab, plan, observed);
+  if (refused) throw new BadInputError(refused);
   phase('plan');
   if (accel.warning) ctx.onEvent({ kind: 'log', level: 'warn', message: accel.warning });
   // The network before the state file: a subnet another lab took since preflight is
@@ -114,6 +118,7 @@ export async function convergeLab(
     : AgentClient.get(ctx.dir.private, { start: true }).catch(() => undefined);
   let results: NodeResult[];
   let after: { cluster: ClusterCheck; units: UnitsResult };
+  const members = memberRun(ctx, prepared, state, agent);
   try {
     results = await mapLimit(desired, 8, (d) =>
       convergeNode({
@@ -128,6 +133,7 @@ export async function convergeLab(
         agent,
         noWait: opts.noWait,
         unwaited: unwaited.has(d.spec.name),
+        members: members.run,
       }),
     );
     phase('nodes');
@@ -135,6 +141,7 @@ export async function convergeLab(
       ? { cluster: { problems: [] }, units: { rows: [], changes: [], problems: [] } }
       : await checkLab(ctx, prepared, results, sessions, unwaited, phase);
   } finally {
+    members.close();
     for (const s of sessions.values()) s.close();
     const a = await agent;
     // The next command finds the agent already connected to every node that answered.
@@ -157,6 +164,53 @@ export async function convergeLab(
     cluster,
     ...(units.rows.length ? { units } : {}),
     ms: Math.round(performance.now() - started),
+  };
+}
+
+/**
+ * The run's etcd membership work: one change at a time; peers reached through the agent
+ * (or a connection of their own), given a few seconds to answer; the members that were
+ * healthy before and stay as they are, which a new node must join rather than bootstrap.
+ */
+function memberRun(
+  ctx: LabContext,
+  prepared: Prepared,
+  state: StateWriter,
+  agent: Promise<AgentClient | undefined>,
+): { run: MemberRun; close: () => void } {
+  const opened: GuestLink[] = [];
+  const expectedPeers = prepared.desired
+    .filter((d) => d.spec.services.includes('etcd'))
+    .filter((d) => state.previous?.nodes[d.spec.name]?.step === 'healthy')
+    .filter((d) => !prepared.plan.nodes.find((p) => p.node === d.spec.name)?.actions.includes('create-disk'))
+    .map((d) => d.spec.name);
+  const etcdPlans = prepared.desired
+    .filter((d) => d.spec.services.includes('etcd'))
+    .map((d) => prepared.plan.nodes.find((p) => p.node === d.spec.name));
+  const fresh = etcdPlans.every((p) => p?.actions.includes('create-disk'));
+  const linkTo = async (node: NodeSpec): Promise<GuestLink | undefined> => {
+    const target = sshTargetFor(ctx.lab, node, prepared.secret);
+    const a = await agent;
+    if (a)
+      return a.connect(target, 5000).then(
+        () => a.link(target),
+        () => undefined,
+      );
+    const { GuestSession } = await import('../guest/ssh.js');
+    const s = await GuestSession.connect(target, { timeoutMs: 5000 }).catch(() => undefined);
+    if (s) opened.push(s);
+    return s;
+  };
+  return {
+    run: {
+      serial: new Serial(),
+      linkTo,
+      expectedPeers,
+      fresh,
+      removed: new Map(),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    },
+    close: () => opened.forEach((s) => s.close()),
   };
 }
 

@@ -2,7 +2,8 @@ import type { DesiredNode } from '../render/node.js';
 import type { LabSpec } from './model.js';
 
 /** What planning reads of a desired node: its identity and shape, its config hash, its accelerator. */
-export type PlannedNode = Pick<DesiredNode, 'spec' | 'configHash' | 'type'>;
+export type PlannedNode = Pick<DesiredNode, 'spec' | 'configHash' | 'type'> &
+  Partial<Pick<DesiredNode, 'legacyConfigHash'>>;
 
 /** What exists of one node in libvirt and on disk, as observed by the shell. */
 export interface ObservedNode {
@@ -12,6 +13,8 @@ export interface ObservedNode {
   owned: boolean;
   /** From the domain's metadata. */
   configHash?: string;
+  /** The metadata's schema (1: a domain defined before it was recorded). */
+  schema?: number;
   /** From the defined domain XML. */
   memoryMiB?: number;
   vcpus?: number;
@@ -63,6 +66,13 @@ export function planLab(
     if (!network.exists) net.push('define-network');
     if (!network.active) net.push('start-network');
   }
+  // The nodes a schema-1 lab has: its member list when it was made (no node joined since).
+  const schema1 = desired
+    .map((d) => d.spec.name)
+    .filter((n) => {
+      const o = observed.get(n);
+      return o !== undefined && o.owned && o.state !== 'missing' && (o.schema ?? 1) < 2;
+    });
   const nodes = desired.map((d): NodePlan => {
     const o = observed.get(d.spec.name) ?? {
       state: 'missing',
@@ -92,7 +102,11 @@ export function planLab(
       add('start', 'not running');
       return { node: d.spec.name, actions, reasons };
     }
-    if (o.configHash !== d.configHash) {
+    // A domain of schema 1 carries the hash of the layout before etcd's member list left
+    // the first-boot config: the same node's hash in that layout stands for this one.
+    const legacySame =
+      (o.schema ?? 1) < 2 && o.configHash !== undefined && o.configHash === d.legacyConfigHash?.(schema1);
+    if (o.configHash !== d.configHash && !legacySame) {
       // First-boot config changed: only a fresh disk applies it reliably.
       add(
         'replace',
@@ -131,4 +145,53 @@ export function planLab(
 /** True when nothing would change. */
 export function isNoop(plan: LabPlan): boolean {
   return plan.network.length === 0 && plan.nodes.every((n) => n.actions.length === 0 && !n.conflict);
+}
+
+/** What a node's plan means for etcd's membership (shown by `lab plan`). */
+export type MemberChange = 'bootstrap' | 'join' | 'rebuild member';
+
+/**
+ * Each etcd node's membership change in the plan. With a static bootstrap: a re-created
+ * member leaves and joins again (`rebuild member`); a node with a fresh disk joins as a
+ * learner when another member exists and stays as it is, else it bootstraps with the
+ * others. Pure.
+ */
+export function memberChanges(
+  lab: LabSpec,
+  plan: LabPlan,
+  observed: ReadonlyMap<string, ObservedNode>,
+): Map<string, MemberChange> {
+  const out = new Map<string, MemberChange>();
+  if (lab.etcd.bootstrap !== 'static') return out;
+  const etcd = lab.nodes.filter((n) => n.services.includes('etcd')).map((n) => n.name);
+  const actionsOf = (n: string) => plan.nodes.find((p) => p.node === n)?.actions ?? [];
+  const staying = etcd.filter((n) => {
+    const o = observed.get(n);
+    return o?.owned === true && o.diskExists && !actionsOf(n).includes('create-disk');
+  });
+  for (const n of etcd) {
+    const actions = actionsOf(n);
+    if (actions.includes('replace')) out.set(n, 'rebuild member');
+    else if (actions.includes('create-disk')) out.set(n, staying.length > 0 ? 'join' : 'bootstrap');
+  }
+  return out;
+}
+
+/**
+ * Why a discovery-bootstrapped lab cannot take this plan, or undefined: a discovery URL
+ * admits the cluster's first members only, so lab cannot add or rebuild a member of a
+ * running one (a fresh member would register again and be refused). Pure.
+ */
+export function discoveryRefusal(
+  lab: LabSpec,
+  plan: LabPlan,
+  observed: ReadonlyMap<string, ObservedNode>,
+): string | undefined {
+  if (lab.etcd.bootstrap !== 'discovery') return undefined;
+  const changes = memberChanges({ ...lab, etcd: { ...lab.etcd, bootstrap: 'static' } }, plan, observed);
+  const blocked = [...changes].filter(([, c]) => c !== 'bootstrap');
+  if (blocked.length === 0) return undefined;
+  return `etcd bootstrap discovery cannot change the members of a running cluster (${blocked
+    .map(([n, c]) => `${n}: ${c}`)
+    .join(', ')}): use etcd.bootstrap static, whose members lab adds and rebuilds one at a time`;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { FileSpec } from '../labfile/schema.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
-import { etcdEnvironment, etcdctlProfile } from './etcd.js';
+import { etcdEnvironment, etcdctlEnvironment, etcdctlProfile } from './etcd.js';
 import type { ProvisioningBundle, ProvisioningRenderer, RenderInput } from './types.js';
 
 const YAML_OPTS = { lineWidth: 0, sortMapEntries: false } as const;
@@ -30,15 +30,27 @@ export function networkConfig(lab: LabSpec, node: NodeSpec): string {
   return stringify({ version: 2, ethernets: { [node.template.nic]: nic } }, YAML_OPTS);
 }
 
-function userData({ lab, node, keys }: RenderInput): string {
+function userData({ lab, node, keys, legacy }: RenderInput): string {
   const files: Record<string, unknown>[] = [];
   if (node.services.includes('etcd')) {
-    files.push({ path: '/etc/default/etcd', permissions: '0644', content: etcdEnvironment(lab, node) });
+    // The image starts etcd once /etc/default/etcd exists. With a static bootstrap lab
+    // writes it at runtime, member list included (apply/membership.ts); a discovery
+    // bootstrap needs no member list, so the seed carries it.
+    if (legacy || lab.etcd.bootstrap === 'discovery')
+      files.push({
+        path: '/etc/default/etcd',
+        permissions: '0644',
+        content: etcdEnvironment(lab, node, { legacy: legacy ?? false }),
+      });
     files.push({
       path: '/etc/profile.d/lab-etcd.sh',
       permissions: '0644',
       content: etcdctlProfile(lab),
     });
+    // pam_env reads /etc/environment for every SSH session, a command too (`lab ssh coreos1
+    // -- etcdctl set ...`), where profile.d is read by login shells only.
+    if (!legacy)
+      files.push({ path: '/etc/environment', permissions: '0644', content: etcdctlEnvironment(lab) });
   }
   // Writing these files is what starts etcd and docker: the image gates both units on them.
   if (node.services.includes('docker'))

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { mergeCloudConfig } from '../labfile/cloud-config-fragment.js';
 import { writeFilesEntry } from './cloud-init.js';
-import { etcdClientUrls, etcdGeneration, etcdMemberSettings } from './etcd.js';
+import { etcdClientUrls, etcdGeneration, etcdMemberSettings, membershipDropin } from './etcd.js';
 import { staticNetworkFile } from './network-files.js';
 import { etcdMemberUnit } from './units.js';
 import type { ProvisioningBundle, ProvisioningRenderer, RenderInput } from './types.js';
@@ -20,9 +20,10 @@ const key = (setting: string) => setting.replaceAll('-', '_');
  * `coreos.etcd` for etcd 0.x (the walkthrough's keys: name, addr, peer_addr, bind_addr,
  * discovery or peers), `coreos.etcd2` for etcd 2: the same values as every other dialect.
  */
-function etcdSection({ lab, node }: RenderInput): Record<string, unknown> {
+function etcdSection({ lab, node, legacy }: RenderInput): Record<string, unknown> {
   if (etcdGeneration(node.template.services.etcd?.version) === 'v0') {
-    const peers = lab.nodes.filter((n) => n.services.includes('etcd') && n.name !== node.name);
+    // With a static bootstrap the peers come from the file lab writes at runtime (ETCD_PEERS).
+    const peers = legacy ? lab.nodes.filter((n) => n.services.includes('etcd') && n.name !== node.name) : [];
     return {
       etcd: {
         name: node.name,
@@ -38,19 +39,30 @@ function etcdSection({ lab, node }: RenderInput): Record<string, unknown> {
     };
   }
   // coreos.etcd2 has no switch for the v2 API: etcd 2 serves only that one.
-  const settings = etcdMemberSettings(lab, node).filter(([k]) => k !== 'enable-v2');
+  const settings = etcdMemberSettings(lab, node, { legacy: legacy ?? false }).filter(
+    ([k]) => k !== 'enable-v2',
+  );
   return { etcd2: Object.fromEntries(settings.map(([k, v]) => [key(k), v])) };
 }
 
 function cloudConfig(input: RenderInput): string {
-  const { lab, node, keys } = input;
+  const { lab, node, keys, legacy } = input;
   const etcd = node.services.includes('etcd') ? node.template.services.etcd : undefined;
   const generation = etcdGeneration(etcd?.version);
   const units: Record<string, unknown>[] = [];
-  if (etcd && generation !== 'v3') units.push({ name: etcd.unit, command: 'start' });
+  // With a static bootstrap, etcd 0.4 and 2 wait for the membership lab writes at runtime.
+  const gated = !legacy && lab.etcd.bootstrap !== 'discovery';
+  if (etcd && generation !== 'v3')
+    units.push({
+      name: etcd.unit,
+      command: 'start',
+      ...(gated
+        ? { drop_ins: [(({ name, contents }) => ({ name, content: contents }))(membershipDropin())] }
+        : {}),
+    });
   if (etcd && generation === 'v3') {
     // No cloud-config section for etcd 3 (Flatcar's etcd-member): a drop-in sets its flags.
-    const unit = etcdMemberUnit(lab, node);
+    const unit = etcdMemberUnit(lab, node, legacy ?? false);
     units.push({
       name: unit.name,
       enable: true,
@@ -83,7 +95,12 @@ function cloudConfig(input: RenderInput): string {
           fleet: {
             public_ip: node.ip,
             metadata: `lab=${lab.name},node=${node.name}`,
-            etcd_servers: etcdClientUrls(lab, generation === 'v0' ? 4001 : 2379),
+            // The local member where the node runs one: the member list never enters a
+            // node's first-boot config (a node joining later changes no other node's).
+            etcd_servers:
+              etcd && !legacy
+                ? `http://127.0.0.1:${generation === 'v0' ? 4001 : 2379}`
+                : etcdClientUrls(lab, generation === 'v0' ? 4001 : 2379),
           },
         }
       : {}),

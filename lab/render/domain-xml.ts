@@ -55,6 +55,8 @@ export function renderDomainXml(input: DomainInput): string {
         'lab:config-hash': input.configHash,
         'lab:ip': node.ip,
         'lab:mac': node.mac,
+        // 2: etcd's member list is not in the first-boot config (none: the layout before).
+        'lab:schema': METADATA_SCHEMA,
       },
     },
     memory: { '@_unit': 'MiB', '#text': node.memoryMiB },
@@ -103,6 +105,9 @@ export function renderDomainXml(input: DomainInput): string {
   return buildXml({ domain }).replace(/<(readonly|acpi)><\/\1>/g, '<$1/>');
 }
 
+/** The layout of what a domain's config hash covers; domains without one are schema 1. */
+export const METADATA_SCHEMA = 2;
+
 export interface LabMetadata {
   lab: string;
   node: string;
@@ -110,6 +115,8 @@ export interface LabMetadata {
   configHash: string;
   ip: string;
   mac: string;
+  /** 1 for domains lab defined before the schema was recorded. */
+  schema: number;
 }
 
 const parser = new XMLParser(EXACT_XML);
@@ -163,6 +170,7 @@ function findLabElement(holder: Record<string, unknown>, nsRequired: boolean): L
       configHash: get('config-hash') ?? '',
       ip: get('ip') ?? '',
       mac: get('mac') ?? '',
+      schema: Number(get('schema') ?? 1) || 1,
     };
   }
   return undefined;

@@ -32,7 +32,7 @@ function file(path: string, content: string, mode: number, owner?: string): Igni
   };
 }
 
-function config({ lab, node, keys }: RenderInput): Record<string, unknown> {
+function config({ lab, node, keys, legacy }: RenderInput): Record<string, unknown> {
   const net = staticNetworkFile(lab, node);
   const files: IgnitionFile[] = [
     file('/etc/hostname', `${node.name}\n`, 0o644),
@@ -47,7 +47,7 @@ function config({ lab, node, keys }: RenderInput): Record<string, unknown> {
   const etcd = node.services.includes('etcd') ? node.template.services.etcd : undefined;
   if (etcd) {
     files.push(file('/etc/profile.d/lab-etcd.sh', etcdctlProfile(lab), 0o644));
-    const unit = etcdMemberUnit(lab, node);
+    const unit = etcdMemberUnit(lab, node, legacy ?? false);
     units.push({
       name: unit.name,
       enabled: true,

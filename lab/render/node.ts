@@ -18,6 +18,11 @@ export interface DesiredNode {
   bundle: ProvisioningBundle;
   /** sha256 of the canonical provisioning files: a change means a fresh first boot. */
   configHash: string;
+  /**
+   * The hash the same node had in the layout of labs made before (schema 1), when the lab
+   * had the nodes `members` (default: the Labfile's).
+   */
+  legacyConfigHash: (members?: readonly string[]) => string;
   /** How the domain is accelerated. */
   type: DomainType;
   /** The libvirt domain XML. */
@@ -45,8 +50,16 @@ export function renderNode(input: {
   type: DomainType;
 }): DesiredNode {
   const { lab, node, paths, type } = input;
-  const bundle = renderProvisioning({ lab, node, keys: nodeKeys(lab, node, input.secret) });
+  const keys = nodeKeys(lab, node, input.secret);
+  const bundle = renderProvisioning({ lab, node, keys });
   const configHash = sha256(canonicalJson(bundle.files));
   const xml = renderDomainXml({ lab, node, paths, type, configHash });
-  return { spec: node, paths, bundle, configHash, type, xml };
+  // Labs made before the member list left the first-boot config: their domains carry the
+  // hash of that layout, which stands for this one (no replace on upgrade, plan.ts).
+  // `members`: the nodes the lab had when it was made (its member list then).
+  const legacyConfigHash = (members?: readonly string[]) => {
+    const then = members ? { ...lab, nodes: lab.nodes.filter((n) => members.includes(n.name)) } : lab;
+    return sha256(canonicalJson(renderProvisioning({ lab: then, node, keys, legacy: true }).files));
+  };
+  return { spec: node, paths, bundle, configHash, legacyConfigHash, type, xml };
 }

@@ -27,6 +27,11 @@ export interface RenderInput {
   lab: LabSpec;
   node: NodeSpec;
   keys: NodeKeys;
+  /**
+   * The layout of labs made before etcd's membership became a runtime fact (the member list
+   * inside the first-boot config): rendered only to recognise such a lab's config hash.
+   */
+  legacy?: boolean;
 }
 
 /** A rendered provisioning config: the files that go on the seed (by their path in it). */

@@ -111,6 +111,8 @@ export class StateWriter {
   constructor(
     private readonly file: string,
     private state: LabState,
+    /** The state as the run found it, before it planned anything. */
+    readonly previous?: LabState,
   ) {}
 
   get current(): LabState {

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { checkLabfileText } from '../../../lab/spec/load.js';
 import type { LabSpec } from '../../../lab/plan/model.js';
-import { isNoop, planLab, type PlannedNode, type ObservedNode } from '../../../lab/plan/plan.js';
+import {
+  discoveryRefusal,
+  isNoop,
+  memberChanges,
+  planLab,
+  type PlannedNode,
+  type ObservedNode,
+} from '../../../lab/plan/plan.js';
+import { renderNode } from '../../../lab/render/node.js';
+import { labSpec } from '../../support/lab-spec.js';
 
 function lab(): LabSpec {
   const r = checkLabfileText(
@@ -106,5 +115,123 @@ describe('planLab', () => {
     const o = healthy(l);
     o.set('a', { ...o.get('a')!, memoryMiB: 512 });
     expect(planLab(l, desired(l), o).nodes[0]!.actions).toEqual(['define']);
+  });
+});
+
+describe('planLab: labs made before the member list left the first-boot config (schema 1)', () => {
+  // Real renders: the legacy hash of a node depends on the lab's etcd members then.
+  const three = labSpec({
+    extra: 'services: [etcd]\n',
+    nodes: '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n  - { name: c, ip: 10.9.0.4 }\n',
+  });
+  const four = labSpec({
+    extra: 'services: [etcd]\n',
+    nodes:
+      '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n  - { name: c, ip: 10.9.0.4 }\n  - { name: d, ip: 10.9.0.5 }\n',
+  });
+  const render = (l: LabSpec) =>
+    l.nodes.map((node) =>
+      renderNode({
+        lab: l,
+        node,
+        paths: { disk: '/d', console: '/c', seed: '/s' },
+        secret: Buffer.alloc(32, 3),
+        type: 'qemu',
+      }),
+    );
+  /** What a lab made by the release before looks like: schema 1, the legacy hash. */
+  const madeBefore = (l: LabSpec, schema?: number) =>
+    new Map(
+      render(l).map((d) => [
+        d.spec.name,
+        {
+          state: 'running',
+          owned: true,
+          configHash: d.legacyConfigHash(),
+          ...(schema ? { schema } : {}),
+          memoryMiB: d.spec.memoryMiB,
+          vcpus: d.spec.cpus,
+          type: 'qemu',
+          mac: d.spec.mac,
+          uuid: d.spec.uuid,
+          diskExists: true,
+          seedExists: true,
+        } satisfies ObservedNode,
+      ]),
+    );
+
+  it('converges with nothing to do: no replace because the layout changed', () => {
+    const p = planLab(three, render(three), madeBefore(three));
+    expect(p.nodes.map((n) => n.actions)).toEqual([[], [], []]);
+  });
+
+  it('a fourth node joins it: the three are left alone, the new one is created', () => {
+    const p = planLab(four, render(four), madeBefore(three));
+    expect(p.nodes.map((n) => [n.node, n.actions.join(' ')])).toEqual([
+      ['a', ''],
+      ['b', ''],
+      ['c', ''],
+      ['d', 'create-disk write-seed define start'],
+    ]);
+  });
+
+  it('a schema-2 domain must match the current hash: the legacy one means a replace', () => {
+    const p = planLab(three, render(three), madeBefore(three, 2));
+    expect(p.nodes.every((n) => n.actions[0] === 'replace')).toBe(true);
+  });
+
+  it('a schema-1 domain whose hash is neither layout is replaced (its first-boot config changed)', () => {
+    const observed = madeBefore(three);
+    observed.get('b')!.configHash = 'f'.repeat(64);
+    const p = planLab(three, render(three), observed);
+    expect(p.nodes.map((n) => n.actions[0] ?? 'none')).toEqual(['none', 'replace', 'none']);
+  });
+});
+
+describe('memberChanges', () => {
+  const l = labSpec({
+    extra: 'services: [etcd]\n',
+    nodes: '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n  - { name: c, ip: 10.9.0.4 }\n',
+  });
+  const d = desired(l);
+  it('a fresh lab bootstraps every member', () => {
+    const p = planLab(l, d, new Map());
+    expect([...memberChanges(l, p, new Map())]).toEqual([
+      ['a', 'bootstrap'],
+      ['b', 'bootstrap'],
+      ['c', 'bootstrap'],
+    ]);
+  });
+  it('a new node beside running members joins; a changed first-boot config rebuilds that member only', () => {
+    const observed = healthy(l);
+    observed.delete('c');
+    observed.get('b')!.configHash = 'other';
+    const p = planLab(l, d, observed);
+    expect([...memberChanges(l, p, observed)]).toEqual([
+      ['b', 'rebuild member'],
+      ['c', 'join'],
+    ]);
+  });
+  it('a discovery bootstrap has no changes lab makes', () => {
+    const disc = labSpec({
+      extra: 'services: [etcd]\netcd: { bootstrap: discovery, discovery: "https://discovery.etcd.io/x" }\n',
+    });
+    expect(memberChanges(disc, planLab(disc, desired(disc), new Map()), new Map()).size).toBe(0);
+  });
+});
+
+describe('discoveryRefusal', () => {
+  const disc = labSpec({
+    extra: 'services: [etcd]\netcd: { bootstrap: discovery, discovery: "https://discovery.etcd.io/x" }\n',
+  });
+  it('a fresh discovery lab is fine', () => {
+    expect(discoveryRefusal(disc, planLab(disc, desired(disc), new Map()), new Map())).toBeUndefined();
+  });
+  it('a rebuild or a join in a running one is refused, naming the nodes', () => {
+    const observed = healthy(disc);
+    observed.get('a')!.configHash = 'other';
+    expect(discoveryRefusal(disc, planLab(disc, desired(disc), observed), observed)).toMatch(
+      /^etcd bootstrap discovery cannot change the members of a running cluster \(a: rebuild member\): use etcd.bootstrap static/,
+    );
   });
 });

@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { nodeKeys } from '../../../lab/render/node.js';
 import type { LabSpec } from '../../../lab/plan/model.js';
 import { renderCloudInit } from '../../../lab/render/cloud-init.js';
+import { bootstrapMembership, membershipFile } from '../../../lab/render/etcd.js';
 import { BRIDGE_NET, TWO_NODES, labSpec } from '../../support/lab-spec.js';
 
 const secret = Buffer.alloc(32, 1);
@@ -35,17 +36,27 @@ describe('renderCloudInit', () => {
     expect(meta['local-hostname']).toBe('a');
   });
 
-  it('lists every etcd node in the static initial-cluster, in node order', () => {
+  it('the seed has no member list: lab writes /etc/default/etcd at runtime, every etcd node in order for a bootstrap', () => {
     const l = lab('', `${TWO_NODES}  - { name: c, ip: 10.9.0.4, services: [docker] }\n`);
-    const env = writtenFile(l, '/etc/default/etcd')!.content;
-    expect(env).toContain('ETCD_INITIAL_CLUSTER=a=http://10.9.0.2:2380,b=http://10.9.0.3:2380\n');
-    expect(env).toContain('ETCD_LISTEN_CLIENT_URLS=http://10.9.0.2:2379,http://127.0.0.1:2379\n');
-    expect(env).toContain('ETCD_INITIAL_CLUSTER_STATE=new\nETCD_INITIAL_CLUSTER_TOKEN=r\n');
-    // c runs docker only: no etcd files, and the same cluster list on the members.
+    expect(writtenFile(l, '/etc/default/etcd')).toBeUndefined();
+    const f = membershipFile(l, l.nodes[0]!, bootstrapMembership(l));
+    expect(f.path).toBe('/etc/default/etcd');
+    expect(f.unit).toBe('etcd.service');
+    expect(f.content).toContain('ETCD_INITIAL_CLUSTER=a=http://10.9.0.2:2380,b=http://10.9.0.3:2380\n');
+    expect(f.content).toContain('ETCD_LISTEN_CLIENT_URLS=http://10.9.0.2:2379,http://127.0.0.1:2379\n');
+    expect(f.content).toContain('ETCD_INITIAL_CLUSTER_STATE=new\nETCD_INITIAL_CLUSTER_TOKEN=r\n');
+    // c runs docker only: no etcd files.
     expect(userData(l, 2).write_files!.map((f) => f.path)).toEqual(['/etc/docker/daemon.json']);
-    expect(writtenFile(l, '/etc/default/etcd', 1)!.content).toContain(
-      'ETCD_INITIAL_CLUSTER=a=http://10.9.0.2:2380,b=',
-    );
+    // A join: the members met, state existing.
+    const joining = membershipFile(l, l.nodes[1]!, {
+      cluster: [
+        { name: 'a', peerUrl: 'http://10.9.0.2:2380' },
+        { name: 'b', peerUrl: 'http://10.9.0.3:2380' },
+      ],
+      state: 'existing',
+    });
+    expect(joining.content).toContain('ETCD_NAME=b\n');
+    expect(joining.content).toContain('ETCD_INITIAL_CLUSTER_STATE=existing\n');
   });
 
   it('uses the discovery URL instead of a static list when bootstrap is discovery', () => {
@@ -57,15 +68,20 @@ describe('renderCloudInit', () => {
     expect(env).not.toContain('ETCD_INITIAL_CLUSTER=');
   });
 
-  it('turns on the etcd v2 API and etcdctl v2 only when asked', () => {
+  it('turns on the etcd v2 API and etcdctl v2 only when asked, for login shells and for commands over SSH', () => {
+    const env = (l: LabSpec) => membershipFile(l, l.nodes[0]!, bootstrapMembership(l)).content;
     const v3 = lab();
-    expect(writtenFile(v3, '/etc/default/etcd')!.content).not.toContain('ETCD_ENABLE_V2');
+    expect(env(v3)).not.toContain('ETCD_ENABLE_V2');
     expect(writtenFile(v3, '/etc/profile.d/lab-etcd.sh')!.content).toBe(
       'export ETCDCTL_API=3\nexport ETCDCTL_ENDPOINTS=http://127.0.0.1:2379\n',
     );
+    expect(writtenFile(v3, '/etc/environment')!.content).toBe(
+      'ETCDCTL_API=3\nETCDCTL_ENDPOINTS=http://127.0.0.1:2379\n',
+    );
     const v2 = lab('etcd: { api: v2 }\n');
-    expect(writtenFile(v2, '/etc/default/etcd')!.content).toContain('ETCD_ENABLE_V2=true\n');
+    expect(env(v2)).toContain('ETCD_ENABLE_V2=true\n');
     expect(writtenFile(v2, '/etc/profile.d/lab-etcd.sh')!.content).toContain('export ETCDCTL_API=2\n');
+    expect(writtenFile(v2, '/etc/environment')!.content).toContain('ETCDCTL_API=2\n');
   });
 
   it.each([
@@ -82,8 +98,8 @@ describe('renderCloudInit', () => {
     expect(Object.keys(ud)).not.toContain('runcmd');
     expect(Object.keys(ud)).not.toContain('bootcmd');
     expect(ud.write_files!.map((f) => [f.path, f.permissions])).toEqual([
-      ['/etc/default/etcd', '0644'],
       ['/etc/profile.d/lab-etcd.sh', '0644'],
+      ['/etc/environment', '0644'],
       ['/etc/docker/daemon.json', '0644'],
     ]);
   });
@@ -117,12 +133,13 @@ describe('renderCloudInit', () => {
     expect(
       instanceId(lab('', '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3, memory: 2GiB }\n')),
     ).toBe(base);
-    // Part of it: services, a file, the cluster list, the network.
+    // Nor the member list: a node added to the lab changes no other node's config.
+    expect(instanceId(lab('', `${TWO_NODES}  - { name: c, ip: 10.9.0.4 }\n`))).toBe(base);
+    // Part of it: services, a file, the network.
     expect(instanceId(lab('services: [docker]\n'))).not.toBe(base);
     expect(
       instanceId(lab('', `  - { name: a, ip: 10.9.0.2, files: [{ path: /x, content: y }] }\n`)),
     ).not.toBe(base);
-    expect(instanceId(lab('', `${TWO_NODES}  - { name: c, ip: 10.9.0.4 }\n`))).not.toBe(base);
     expect(
       instanceId(lab('', TWO_NODES, '{ mode: bridge, bridge: br0, cidr: 10.9.0.0/24, dns: [10.9.0.1] }')),
     ).not.toBe(base);

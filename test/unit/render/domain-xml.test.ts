@@ -79,6 +79,8 @@ const RECORDED_META = {
   configHash: '2296',
   ip: '192.168.2.52',
   mac: '52:54:00:68:60:97',
+  // Recorded before lab:schema existed: a schema-1 domain.
+  schema: 1,
 };
 
 describe('renderDomainXml', () => {
@@ -111,6 +113,7 @@ describe('renderDomainXml', () => {
       configHash: '<!--',
       ip: '"<',
       mac: "'&",
+      schema: 2,
     });
     expect(parseDomainXml(xml).name).toBe(`d${evil}`);
   });
@@ -127,6 +130,7 @@ describe('renderDomainXml', () => {
       configHash: 'cafe',
       ip: '10.9.0.3',
       mac: l.nodes[1]!.mac,
+      schema: 2,
     });
   });
 

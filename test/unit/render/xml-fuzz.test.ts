@@ -368,6 +368,7 @@ describe('S7 domain XML fuzz', () => {
               configHash: f.configHash,
               ip: f.ip,
               mac: f.mac,
+              schema: 2,
             });
           else expect(meta).toBeUndefined(); // no lab or node name: not a lab's domain
           const d = parseDomainXml(xml);

@@ -1,0 +1,270 @@
+// etcd membership as a lab operation, against a model of etcd's gateway: every node's
+// link answers /v3/cluster/member/* and /v3/maintenance/* from one shared member table,
+// and keeps the files lab writes. What is asserted is what etcd and the guests were
+// asked, in order.
+import { describe, expect, it } from 'vitest';
+import {
+  ensureMembership,
+  leaveBeforeRebuild,
+  Serial,
+  type MemberRun,
+} from '../../../lab/apply/membership.js';
+import type { GuestLink } from '../../../lab/guest/agent.js';
+import type { LabSpec, NodeSpec } from '../../../lab/plan/model.js';
+import { labSpec } from '../../support/lab-spec.js';
+
+const LAB = labSpec({
+  extra: 'services: [etcd]\n',
+  nodes:
+    '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n  - { name: c, ip: 10.9.0.4 }\n  - { name: d, ip: 10.9.0.5 }\n',
+});
+const node = (name: string) => LAB.nodes.find((n) => n.name === name)!;
+const peer = (n: string) => `http://${node(n).ip}:2380`;
+
+interface Member {
+  id: string;
+  name: string;
+  peer: string;
+  learner: boolean;
+}
+
+/** One etcd cluster and the guests around it. */
+function world(opts: { members?: string[]; leader?: string; down?: string[]; behind?: number } = {}) {
+  let next = 0x10;
+  const members: Member[] = (opts.members ?? []).map((n) => ({
+    id: (next++).toString(16),
+    name: n,
+    peer: peer(n),
+    learner: false,
+  }));
+  let leader = opts.leader ?? opts.members?.[0];
+  const down = new Set(opts.down ?? []);
+  let behind = opts.behind ?? 0;
+  const files = new Map<string, Map<string, string>>();
+  const log: string[] = [];
+  const idOf = (dec: string) => BigInt(dec).toString(16);
+  const json = (status: number, body: unknown) =>
+    Promise.resolve({ status, body: JSON.stringify(body), headers: {} });
+  const listed = () => ({
+    members: members.map((m) => ({
+      ID: BigInt(`0x${m.id}`).toString(),
+      name: m.name,
+      peerURLs: [m.peer],
+      ...(m.learner ? { isLearner: true } : {}),
+    })),
+  });
+  const link = (n: string): GuestLink => ({
+    node: n,
+    close: () => {},
+    listFiles: () => Promise.resolve([]),
+    readFile(f) {
+      const text = files.get(n)?.get(f);
+      return text === undefined ? Promise.reject(new Error(`${f}: No such file`)) : Promise.resolve(text);
+    },
+    exec(argv, o) {
+      if (argv.includes('systemctl')) {
+        log.push(`${n}: ${argv.slice(3).join(' ')}`);
+        return Promise.resolve({ stdout: '', stderr: '', code: 0 });
+      }
+      const path = argv.at(-1)!;
+      if (!files.has(n)) files.set(n, new Map());
+      files.get(n)!.set(path, o?.input ?? '');
+      log.push(`${n}: write ${path}`);
+      return Promise.resolve({ stdout: '', stderr: '', code: 0 });
+    },
+    http(_to, req) {
+      if (down.has(n) || !members.some((m) => m.name === n))
+        return Promise.reject(new Error('connect failed'));
+      const body = JSON.parse(req.body ?? '{}') as Record<string, string | string[] | boolean>;
+      const me = members.find((m) => m.name === n)!;
+      switch (req.path) {
+        case '/v3/cluster/member/list':
+          return json(200, listed());
+        case '/v3/maintenance/status':
+          return json(200, {
+            header: { member_id: BigInt(`0x${me.id}`).toString(), raft_term: '2' },
+            leader: BigInt(`0x${members.find((m) => m.name === leader)?.id ?? '0'}`).toString(),
+          });
+        case '/v3/cluster/member/add': {
+          const m = {
+            id: (next++).toString(16),
+            name: '',
+            peer: (body.peerURLs as string[])[0]!,
+            learner: body.isLearner === true,
+          };
+          members.push(m);
+          log.push(`etcd: add ${m.peer}${m.learner ? ' as learner' : ''} (via ${n})`);
+          return json(200, { member: { ID: BigInt(`0x${m.id}`).toString() }, ...listed() });
+        }
+        case '/v3/cluster/member/promote': {
+          if (behind > 0) {
+            behind -= 1;
+            return json(400, {
+              error: 'etcdserver: can only promote a learner member which is in sync with leader',
+              code: 9,
+            });
+          }
+          const m = members.find((x) => x.id === idOf(body.ID as string))!;
+          m.learner = false;
+          log.push(`etcd: promote ${m.peer}`);
+          return json(200, listed());
+        }
+        case '/v3/cluster/member/remove': {
+          const i = members.findIndex((x) => x.id === idOf(body.ID as string));
+          log.push(`etcd: remove ${members[i]!.name || members[i]!.peer} (via ${n})`);
+          members.splice(i, 1);
+          return json(200, listed());
+        }
+        case '/v3/maintenance/transfer-leadership': {
+          if (n !== leader) return json(400, { error: 'not leader' });
+          leader = members.find((x) => x.id === idOf(body.targetID as string))!.name;
+          log.push(`etcd: leader moved to ${leader}`);
+          return json(200, {});
+        }
+      }
+      return json(404, {});
+    },
+  });
+  /** A node whose etcd starts once its membership is written: it names itself then. */
+  const started = (n: string) => {
+    const m = members.find((x) => x.peer === peer(n));
+    if (m) m.name = n;
+  };
+  const run = (expectedPeers: string[] = [], fresh = false): MemberRun => ({
+    serial: new Serial(),
+    fresh,
+    linkTo: (x: NodeSpec) => Promise.resolve(down.has(x.name) ? undefined : link(x.name)),
+    expectedPeers,
+    removed: new Map(),
+  });
+  return {
+    members,
+    files,
+    log,
+    link,
+    run,
+    started,
+    get leader() {
+      return leader;
+    },
+  };
+}
+
+describe('ensureMembership', () => {
+  it('a fresh lab: every member bootstraps with the static list, state new; etcd started without waiting', async () => {
+    const w = world();
+    const run = w.run([], true);
+    expect(await ensureMembership(LAB, node('a'), w.link('a'), run, 10_000)).toBe('bootstrap');
+    const env = w.files.get('a')!.get('/etc/default/etcd')!;
+    expect(env).toContain(
+      `ETCD_INITIAL_CLUSTER=a=${peer('a')},b=${peer('b')},c=${peer('c')},d=${peer('d')}\n`,
+    );
+    expect(env).toContain('ETCD_INITIAL_CLUSTER_STATE=new\n');
+    expect(w.log).toEqual(['a: write /etc/default/etcd', 'a: start --no-block etcd.service']);
+  });
+
+  it('a bootstrap cut short: an original member that never started (unnamed, a voter) bootstraps too', async () => {
+    const w = world({ members: ['a', 'b'] });
+    w.members.push({ id: 'ff', name: '', peer: peer('c'), learner: false });
+    expect(await ensureMembership(LAB, node('c'), w.link('c'), w.run(), 10_000)).toBe('bootstrap');
+    expect(w.files.get('c')!.get('/etc/default/etcd')).toContain('ETCD_INITIAL_CLUSTER_STATE=new\n');
+    expect(w.log.filter((l) => l.startsWith('etcd'))).toEqual([]);
+  });
+
+  it('a node with its membership already written is left alone', async () => {
+    const w = world({ members: ['a', 'b', 'c'] });
+    w.files.set('a', new Map([['/etc/default/etcd', 'x']]));
+    expect(await ensureMembership(LAB, node('a'), w.link('a'), w.run(), 10_000)).toBe('present');
+    expect(w.log).toEqual([]);
+  });
+
+  it('a new node joins a running cluster as a learner, boots existing, and is promoted once caught up', async () => {
+    const w = world({ members: ['a', 'b', 'c'], behind: 2 });
+    expect(await ensureMembership(LAB, node('d'), w.link('d'), w.run(['a', 'b', 'c']), 30_000)).toBe(
+      'joined',
+    );
+    const env = w.files.get('d')!.get('/etc/default/etcd')!;
+    expect(env).toContain(
+      `ETCD_INITIAL_CLUSTER=a=${peer('a')},b=${peer('b')},c=${peer('c')},d=${peer('d')}\n`,
+    );
+    expect(env).toContain('ETCD_INITIAL_CLUSTER_STATE=existing\n');
+    expect(w.log.filter((l) => !l.startsWith('d: write'))).toEqual([
+      `etcd: add ${peer('d')} as learner (via a)`,
+      'd: start --no-block etcd.service',
+      `etcd: promote ${peer('d')}`,
+    ]);
+    expect(w.members.map((m) => [m.peer, m.learner])).toContainEqual([peer('d'), false]);
+  });
+
+  it('a join that cannot finish leaves no member behind', async () => {
+    const w = world({ members: ['a', 'b', 'c'], behind: 1000 });
+    await expect(ensureMembership(LAB, node('d'), w.link('d'), w.run(['a']), 1500)).rejects.toThrow(
+      /d: member: joining etcd failed/,
+    );
+    expect(w.members.map((m) => m.name)).toEqual(['a', 'b', 'c']);
+    expect(w.log.at(-1)).toBe(`etcd: remove ${peer('d')} (via a)`);
+  });
+
+  it('members that ran before but answer no more: no bootstrap beside them, nothing written', async () => {
+    const w = world({ members: ['a', 'b', 'c'], down: ['a', 'b', 'c'] });
+    await expect(
+      ensureMembership(LAB, node('d'), w.link('d'), w.run(['a', 'b', 'c']), 10_000),
+    ).rejects.toThrow(/no etcd member of the lab answers \(a, b, c ran before\)/);
+    expect(w.log).toEqual([]);
+  });
+
+  it('a member whose data is gone (listed under its name) is removed, then joins anew', async () => {
+    const w = world({ members: ['a', 'b', 'c'], leader: 'a' });
+    expect(await ensureMembership(LAB, node('c'), w.link('c'), w.run(['a', 'b']), 30_000)).toBe('joined');
+    expect(w.log.filter((l) => l.startsWith('etcd'))).toEqual([
+      'etcd: remove c (via a)',
+      `etcd: add ${peer('c')} as learner (via a)`,
+      `etcd: promote ${peer('c')}`,
+    ]);
+  });
+});
+
+describe('leaveBeforeRebuild', () => {
+  it('moves the leadership off the member, removes it, and holds the lock until it has joined again', async () => {
+    const w = world({ members: ['a', 'b', 'c'], leader: 'b' });
+    const run = w.run(['a', 'c']);
+    await leaveBeforeRebuild(LAB, node('b'), run);
+    expect(w.log).toEqual(['etcd: leader moved to a', 'etcd: remove b (via a)']);
+    expect(run.removed.has('b')).toBe(true);
+    // Another change waits for b's rejoin.
+    let cWent = false;
+    const c = leaveBeforeRebuild(LAB, node('c'), run).then(() => (cWent = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(cWent).toBe(false);
+    expect(await ensureMembership(LAB, node('b'), w.link('b'), run, 30_000)).toBe('joined');
+    w.started('b');
+    await c;
+    expect(w.log.filter((l) => l.startsWith('etcd'))).toEqual([
+      'etcd: leader moved to a',
+      'etcd: remove b (via a)',
+      `etcd: add ${peer('b')} as learner (via a)`,
+      `etcd: promote ${peer('b')}`,
+      'etcd: remove c (via a)',
+    ]);
+  });
+
+  it('is refused, touching nothing, when the members that stay could not keep the quorum', async () => {
+    const w = world({ members: ['a', 'b', 'c'], down: ['c'] });
+    await expect(leaveBeforeRebuild(LAB, node('b'), w.run())).rejects.toThrow(
+      /refusing to remove b from etcd: 1 of the 2 members that stay answer, 2 are needed/,
+    );
+    expect(w.log).toEqual([]);
+  });
+
+  it('the only member: nothing to leave, and the fresh node bootstraps the cluster anew', async () => {
+    const one = labSpec({ extra: 'services: [etcd]\n', nodes: '  - { name: a, ip: 10.9.0.2 }\n' });
+    const w = world({ members: ['a'] });
+    const run = w.run();
+    await leaveBeforeRebuild(one, one.nodes[0]!, run);
+    expect(w.log).toEqual([]);
+    expect(await ensureMembership(one, one.nodes[0]!, w.link('a'), run, 10_000)).toBe('bootstrap');
+  });
+});
+
+// The lab must be the spec type the functions take (a compile-time check of the fixture).
+void (LAB satisfies LabSpec);
