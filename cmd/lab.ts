@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'open a shell on a node, or run one command: lab ssh NODE [-- CMD...]',
     load: () => import('./commands/ssh.js'),
   },
+  machines: {
+    summary: "each node's machine-id, IP and metadata, like fleetctl list-machines (--json)",
+    load: () => import('./commands/machines.js'),
+  },
   units: {
     summary: "the lab's units and the node each runs on, like fleetctl list-units (--json)",
     load: () => import('./commands/units.js'),

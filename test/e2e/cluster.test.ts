@@ -221,6 +221,26 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     }
   });
 
+  it('lab machines lists the three machine-ids (as status reads them), each IP, and the fleet metadata', async () => {
+    const r = await lab(['machines', '--json', '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    const machines = JSON.parse(r.stdout) as {
+      machine: string;
+      ip: string;
+      metadata: string;
+      node: string;
+    }[];
+    const s = await statusJson(file);
+    expect(machines.map((m) => [m.node, m.machine, m.ip])).toEqual(
+      s.nodes.map((n) => [n.name, n.machineId, n.ip]),
+    );
+    expect(new Set(machines.map((m) => m.machine)).size).toBe(3);
+    expect(machines[0]!.metadata).toBe(`lab=${NAME},node=${machines[0]!.node}`);
+    const text = await lab(['machines', '-f', file]);
+    expect(text.stdout.split('\n')[0]).toMatch(/^MACHINE\s+IP\s+METADATA$/);
+    expect(text.stdout).toContain(`${machines[1]!.machine.slice(0, 8)}...`);
+  });
+
   let placedBefore: Awaited<ReturnType<typeof unitsNow>>;
   it('lab units: the conflicting apache replicas run on two different nodes, hello prints Hello World, httpd answers', async () => {
     const u = await unitsNow();

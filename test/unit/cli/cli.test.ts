@@ -25,7 +25,7 @@ describe('the lab CLI', { timeout: 60_000 }, () => {
   it('lab --help lists the commands and exits 0', async () => {
     const r = await cli(['--help']);
     expect(r.exitCode).toBe(0);
-    for (const c of ['up', 'status', 'ssh', 'down', 'plan', 'validate', 'render', 'ssh-config'])
+    for (const c of ['up', 'status', 'ssh', 'down', 'plan', 'validate', 'render', 'ssh-config', 'machines'])
       expect(r.stdout).toContain(`  ${c} `);
   });
 
