@@ -109,7 +109,8 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     );
   });
 
-  it('lab up brings all three nodes to healthy', async () => {
+  // The suite's first boot of three guests (a setup step): the hooks' 15 min, not 10.
+  it('lab up brings all three nodes to healthy', { timeout: 15 * 60_000 }, async () => {
     const r = await lab(['up', '-f', file]);
     timings.up = r.ms;
     expect(r.code, r.stderr).toBe(0);
