@@ -27,7 +27,9 @@ export function networkConfig(lab: LabSpec, node: NodeSpec): string {
   // gateway4 is deprecated upstream but it is what cloud-init 22.4 renders reliably.
   if (lab.network.gateway) nic.gateway4 = lab.network.gateway;
   if (lab.network.dns.length > 0) nic.nameservers = { addresses: lab.network.dns };
-  return stringify({ version: 2, ethernets: { [node.template.nic]: nic } }, YAML_OPTS);
+  // YAML 1.1 as cloud-init's PyYAML reads it: a MAC such as 52:54:00:52:10:30 is a base-60
+  // integer there unless quoted (the node then came up with no address).
+  return stringify({ version: 2, ethernets: { [node.template.nic]: nic } }, { ...YAML_OPTS, version: '1.1' });
 }
 
 function userData({ lab, node, keys, legacy }: RenderInput): string {
