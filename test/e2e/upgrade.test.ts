@@ -39,9 +39,19 @@ describe('a lab made by the release before runtime membership', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-prev-'));
   const previous = path.join(dir, 'tree');
   beforeAll(async () => {
-    const has = await execa('git', ['-C', root, 'cat-file', '-e', `${PREVIOUS}^{commit}`], { reject: false });
-    if (has.exitCode !== 0)
-      throw new Error(`commit ${PREVIOUS} is not in this clone (shallow?): the upgrade test needs it`);
+    const has = () => execa('git', ['-C', root, 'cat-file', '-e', `${PREVIOUS}^{commit}`], { reject: false });
+    // A shallow clone (CI's may be one) gets its history from its origin first.
+    if ((await has()).exitCode !== 0) {
+      const shallow = await execa('git', ['-C', root, 'rev-parse', '--is-shallow-repository'], {
+        reject: false,
+      });
+      if (String(shallow.stdout).trim() === 'true')
+        await execa('git', ['-C', root, 'fetch', '--quiet', '--unshallow'], { reject: false });
+    }
+    if ((await has()).exitCode !== 0)
+      throw new Error(
+        `commit ${PREVIOUS} is not in this clone and its origin has none: the upgrade test needs it`,
+      );
     await execa('git', ['-C', root, 'worktree', 'add', '--detach', previous, PREVIOUS]);
     symlinkSync(path.join(root, 'node_modules'), path.join(previous, 'node_modules'));
     await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: previous });
