@@ -147,29 +147,22 @@ export class AgentClient {
           body: string;
           headers: Record<string, string>;
         },
-      readFile: async (file, opts) =>
-        (await this.call(
-          {
-            op: 'read',
-            target: w,
-            file,
-            ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-          },
-          opts?.timeoutMs ?? 15_000,
-        )) as string,
-      listFiles: async (dir, opts) =>
-        (await this.call(
-          {
-            op: 'list',
-            target: w,
-            dir,
-            ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-          },
-          opts?.timeoutMs ?? 15_000,
-        )) as string[],
+      readFile: async (file, opts) => (await this.sftp({ op: 'read', target: w, file }, opts)) as string,
+      listFiles: async (dir, opts) => (await this.sftp({ op: 'list', target: w, dir }, opts)) as string[],
       // The connection stays with the agent.
       close: () => {},
     };
+  }
+
+  /** An SFTP request (read, list) with its optional timeout, 15 s by default. */
+  private sftp(
+    req: WithoutId<Extract<Request, { op: 'read' | 'list' }>>,
+    opts: { timeoutMs?: number } | undefined,
+  ): Promise<unknown> {
+    return this.call(
+      { ...req, ...(opts?.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) },
+      opts?.timeoutMs ?? 15_000,
+    );
   }
 
   /** Ends this connection; the agent keeps running. */
