@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../.."
 HARNESS=test/e2e/harness
 export NS=${NS:-labtest} BR=${BR:-labbr0} BR_CIDR=${BR_CIDR:-10.77.0.1/24}
 export STATE=${STATE:-/var/tmp/lab-e2e/libvirt}
+own_state=; [ -z "${LAB_STATE_DIR:-}" ] && own_state=1
 export LAB_STATE_DIR=${LAB_STATE_DIR:-/var/tmp/lab-e2e/state}
 
 [ -f dist/cmd/lab.js ] || npm run build
@@ -16,6 +17,14 @@ bash "$HARNESS/build-image.sh"
 cleanup() { bash "$HARNESS/labns.sh" down || true; }
 trap cleanup EXIT
 bash "$HARNESS/labns.sh" down >/dev/null 2>&1 || true   # leftovers of an interrupted run
+# The lab folders of an earlier run describe domains of a libvirtd whose state `labns.sh
+# up` recreates empty: stale, and a test that checks "nothing was written" would find them
+# (CI on 2026-12-07 failed 3 reliability tests on an e2erel folder left by a run cut short).
+# Only the harness's default folder (never one the caller named), only its own file system.
+if [ -n "$own_state" ] && [ -d "$LAB_STATE_DIR" ] && [ -n "$(ls -A "$LAB_STATE_DIR")" ]; then
+  echo "e2e: removing lab folders left by an earlier run: $(ls -A "$LAB_STATE_DIR" | tr '\n' ' ')" >&2
+  find "$LAB_STATE_DIR" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} +
+fi
 bash "$HARNESS/labns.sh" up
 eval "$(bash "$HARNESS/labns.sh" env)"
 export LIBVIRT_DEFAULT_URI LAB_E2E_BRIDGE=$BR
