@@ -9,7 +9,8 @@ import { printWarnings, table } from '../output.js';
 const HELP = `Usage: lab plan [-f Labfile.yaml] [--json]
 
 Shows what \`lab up\` would do to each node, and why, without changing anything.
-Then lab up runs these actions, waits for SSH and checks the services.
+Then lab up runs these actions, waits for SSH and checks the services. A node the
+Labfile no longer names is shown too: lab up takes it out of etcd, then removes it.
 
 Examples:
   lab plan
@@ -32,8 +33,19 @@ export async function run(argv: string[]): Promise<number> {
       state: observed.get(p.node)?.state ?? 'missing',
       then: ['wait-ssh', 'probe'],
     }));
+    const leaving = plan.leaving
+      .filter((l) => l.actions.length > 0)
+      .map((l) => ({
+        node: l.node,
+        actions: l.actions,
+        reasons: l.reasons,
+        ...(member.has(l.node) ? { member: member.get(l.node) } : {}),
+        state: l.state,
+        ...(l.domain ? { domain: l.domain } : {}),
+        files: l.files,
+      }));
     process.stdout.write(
-      `${JSON.stringify({ lab: lab.name, accelerator: accel.type, noop: isNoop(plan), network: plan.network, nodes }, null, 2)}\n`,
+      `${JSON.stringify({ lab: lab.name, accelerator: accel.type, noop: isNoop(plan), network: plan.network, nodes, leaving }, null, 2)}\n`,
     );
     return 0;
   }
@@ -47,6 +59,14 @@ export async function run(argv: string[]): Promise<number> {
       p.conflict ?? p.reasons.join('; '),
     ]);
   }
+  for (const l of plan.leaving.filter((x) => x.actions.length > 0))
+    rows.push([
+      l.node,
+      l.state,
+      l.actions.join(', '),
+      member.get(l.node) ?? '-',
+      `not in the Labfile${l.domain ? '' : ' (its domain is gone)'}${l.files.length ? `; ${l.files.length} file(s) left` : ''}`,
+    ]);
   let out = table(rows);
   if (plan.network.length) out += `network ${lab.network.libvirtName}: ${plan.network.join(', ')}\n`;
   out += isNoop(plan)

@@ -133,6 +133,10 @@ function summary(r: UpResult): string {
   }
   let out = table(rows);
   for (const n of r.nodes.filter((x) => !x.ok)) out += `${n.node}: ${n.failedStep}: ${n.error}\n`;
+  for (const l of r.left ?? [])
+    out += l.ok
+      ? `${l.node}: removed (not in the Labfile${l.member === 'removed' ? '; it left etcd first' : ''})\n`
+      : `${l.node}: not removed (not in the Labfile): ${l.error}\n`;
   const c = r.cluster;
   if (c.etcdMembers !== undefined)
     out += `etcd: ${c.etcdMembers} members, leader ${c.etcdLeader ?? 'none'}, write/read across nodes ${c.replicated ? 'ok' : 'FAILED'}\n`;

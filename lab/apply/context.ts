@@ -52,7 +52,7 @@ export function labContext(lab: LabSpec, onEvent: EventSink, signal?: AbortSigna
 
 export function sshTargetFor(
   lab: LabSpec,
-  node: NodeSpec,
+  node: Pick<NodeSpec, 'name' | 'ip'>,
   secret: Buffer,
   user: SshKeyPair = userKey(secret, lab.name),
 ) {

@@ -25,12 +25,17 @@ import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { bootstrapMembership, membershipFile, peerUrl, type EtcdMembership } from '../render/etcd.js';
 import { pollUntil } from '../runtime/poll.js';
 
+/** What reaching a node's etcd needs: its name (its host key) and its address. */
+export type Reachable = Pick<NodeSpec, 'name' | 'ip'>;
+
 /** One lab run's membership work: the lock that keeps changes one at a time, and the peers. */
 export interface MemberRun {
   /** Runs `fn` alone among the run's membership changes. */
   serial: Serial;
   /** A link to another node, when it answers within a few seconds; undefined otherwise. */
-  linkTo: (node: NodeSpec) => Promise<GuestLink | undefined>;
+  linkTo: (node: Reachable) => Promise<GuestLink | undefined>;
+  /** Nodes the Labfile no longer names that may still be members (they are leaving). */
+  leaving: readonly Reachable[];
   /**
    * Other etcd nodes that were healthy members before this run and are not re-created by
    * it: when none of them answers, a node without a membership must not bootstrap a new
@@ -138,14 +143,54 @@ export async function leaveBeforeRebuild(lab: LabSpec, node: NodeSpec, run: Memb
   run.removed.set(node.name, end);
 }
 
+/**
+ * A node the Labfile no longer names leaves etcd: found in the member list (by name or
+ * peer URL) through a member that stays, or through itself when none answers; leadership
+ * moved off it, then removed, alone among the run's changes and only when the members that
+ * stay keep their quorum. 'not-a-member' when etcd does not list it. Refused, with nothing
+ * touched, when no member answers while the lab still has etcd nodes: lab could not tell
+ * whether it is a member, and removing its domain could cost the quorum.
+ */
+export async function leaveCluster(
+  lab: LabSpec,
+  node: Reachable,
+  run: MemberRun,
+): Promise<'removed' | 'not-a-member'> {
+  const end = await run.serial.turn();
+  try {
+    let peer = await answeringPeer(lab, node, run);
+    if (!peer) {
+      const own = await run.linkTo(node);
+      const members = own ? await memberList(own).catch(() => undefined) : undefined;
+      if (own && members) peer = { node, link: own, members };
+    }
+    const staying = etcdNodes(lab).map((n) => n.name);
+    if (!peer) {
+      if (staying.length === 0) return 'not-a-member';
+      throw new NodeError(
+        node.name,
+        'member',
+        `no etcd member answers (${staying.join(', ')}, nor ${node.name}): lab cannot tell whether ${node.name} is a member, and keeps it`,
+        { hint: 'bring the members back (lab status shows them), then run lab up again' },
+      );
+    }
+    const mine = peer.members.find((m) => m.name === node.name || m.peerUrls.includes(peerUrl(node)));
+    if (!mine) return 'not-a-member';
+    await removeMember(lab, node, peer, mine, run);
+    return 'removed';
+  } finally {
+    end();
+  }
+}
+
 interface Peer {
-  node: NodeSpec;
+  node: Reachable;
   link: GuestLink;
   members: EtcdMember[];
 }
 
 /** The first other etcd node whose member answers with the member list. */
-async function answeringPeer(lab: LabSpec, node: NodeSpec, run: MemberRun): Promise<Peer | undefined> {
+async function answeringPeer(lab: LabSpec, node: Reachable, run: MemberRun): Promise<Peer | undefined> {
   const others = etcdNodes(lab).filter((n) => n.name !== node.name && !run.removed.has(n.name));
   const answers = await Promise.all(
     others.map(async (n) => {
@@ -165,7 +210,7 @@ async function answeringPeer(lab: LabSpec, node: NodeSpec, run: MemberRun): Prom
 /** Removes `member` (the node's) through `peer`, the leadership moved off it first. */
 async function removeMember(
   lab: LabSpec,
-  node: NodeSpec,
+  node: Reachable,
   peer: Peer,
   member: EtcdMember,
   run: MemberRun,
@@ -211,7 +256,7 @@ async function healthyMembers(lab: LabSpec, among: EtcdMember[], run: MemberRun)
 }
 
 async function linkOfMember(lab: LabSpec, m: EtcdMember, run: MemberRun) {
-  const n = lab.nodes.find((x) => x.name === m.name || m.peerUrls.includes(peerUrl(x)));
+  const n = [...lab.nodes, ...run.leaving].find((x) => x.name === m.name || m.peerUrls.includes(peerUrl(x)));
   return n ? run.linkTo(n) : undefined;
 }
 

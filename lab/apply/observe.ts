@@ -1,5 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { ObservedNode } from '../plan/plan.js';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { LeavingNode, ObservedNode } from '../plan/plan.js';
+import type { LabState } from '../store/state-file.js';
 import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
 import type { Virsh } from '../providers/virsh.js';
 import { mapLimit } from '../runtime/limit.js';
@@ -80,4 +83,65 @@ export async function findForeignDomains(ctx: LabContext): Promise<{ node: strin
       : { node: node.name, domain: node.domain };
   });
   return foreign.filter((f): f is { node: string; domain: string } => f !== undefined);
+}
+
+/** The node a file of the lab folder belongs to, by the names `LabDir.nodePaths` gives. */
+export function nodeOfFile(folder: 'disks' | 'console', file: string): string | undefined {
+  const m = folder === 'disks' ? /^(.+?)(?:-seed\.iso|\.qcow2|\.ign)$/.exec(file) : /^(.+)\.log$/.exec(file);
+  return m?.[1];
+}
+
+/**
+ * Nodes of the lab that the Labfile no longer names, from every trace they leave: the
+ * state file's records, domains of the lab's name prefix that carry its metadata for them,
+ * and their files in the lab folder. A domain without the lab's metadata is never taken.
+ */
+export async function findLeavingNodes(
+  ctx: LabContext,
+  previous: LabState | undefined,
+): Promise<LeavingNode[]> {
+  const named = new Set(ctx.lab.nodes.map((n) => n.name));
+  const domainsOf = new Set(ctx.lab.nodes.map((n) => n.domain));
+  const found = new Map<string, { domain?: string; ip?: string; files: string[] }>();
+  const entry = (node: string) => {
+    let e = found.get(node);
+    if (!e) found.set(node, (e = { files: [] }));
+    return e;
+  };
+  for (const [node, rec] of Object.entries(previous?.nodes ?? {}))
+    if (!named.has(node)) Object.assign(entry(node), { domain: rec.domain, ip: rec.ip });
+  const prefix = `${ctx.lab.name}-`;
+  const states = await ctx.virsh.listDomainStates();
+  for (const name of states.keys())
+    if (name.startsWith(prefix) && !domainsOf.has(name)) {
+      const node = name.slice(prefix.length);
+      if (node && !named.has(node)) entry(node).domain ??= name;
+    }
+  for (const folder of ['disks', 'console'] as const) {
+    const dir = folder === 'disks' ? ctx.dir.disks : ctx.dir.console;
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      const node = nodeOfFile(folder, f);
+      if (node && !named.has(node)) entry(node).files.push(path.join(dir, f));
+    }
+  }
+  const leaving = await mapLimit([...found], 8, async ([node, e]): Promise<LeavingNode> => {
+    const state = e.domain ? states.get(e.domain) : undefined;
+    const meta =
+      e.domain && state !== undefined
+        ? parseLabMetadata((await ctx.virsh.dumpXml(e.domain)) ?? '')
+        : undefined;
+    const owned = meta !== undefined && meta.lab === ctx.lab.name && meta.node === node;
+    const ip = (owned ? meta.ip : undefined) ?? e.ip;
+    return {
+      node,
+      ...(owned ? { domain: e.domain! } : {}),
+      state: owned ? state! : 'missing',
+      ...(ip ? { ip } : {}),
+      files: e.files.sort(),
+    };
+  });
+  // Nothing of it is this lab's: a record of a node whose domain is someone else's now.
+  return leaving
+    .filter((l) => l.domain !== undefined || l.files.length > 0 || previous?.nodes[l.node] !== undefined)
+    .sort((a, b) => a.node.localeCompare(b.node));
 }

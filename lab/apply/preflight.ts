@@ -119,8 +119,11 @@ export async function checkAddressesFree(
   observed: Map<string, ObservedNode>,
 ): Promise<void> {
   if (ctx.lab.network.mode !== 'bridge') return;
+  // A node of this lab that leaves first (a rename that keeps the address) frees it itself.
+  const freed = new Set(plan.leaving.filter((l) => l.first && l.domain).map((l) => l.ip));
   const fresh = ctx.lab.nodes.filter(
     (n) =>
+      !freed.has(n.ip) &&
       observed.get(n.name)?.state !== 'running' &&
       plan.nodes.some((p) => p.node === n.name && p.actions.includes('start')),
   );

@@ -11,7 +11,8 @@ import { ensureImage, imageLocation, type BaseImage } from '../providers/images.
 import { renderNode, type DesiredNode } from '../render/node.js';
 import type { DomainType } from '../render/types.js';
 import type { LabContext } from './context.js';
-import { observeNodes } from './observe.js';
+import { readState } from '../store/state-file.js';
+import { findLeavingNodes, observeNodes } from './observe.js';
 
 /** Deadlines per phase; TCG guests boot several times slower than KVM ones. */
 export function deadlines(type: DomainType) {
@@ -65,15 +66,16 @@ export async function prepare(
   const paths = new Map(
     ctx.lab.nodes.map((node) => [node.name, ctx.dir.nodePaths(node, images.get(node.templateRef)!)] as const),
   );
-  const [accel, observed, network] = await Promise.all([
+  const [accel, observed, network, leaving] = await Promise.all([
     chooseAccelerator(ctx.virsh, ctx.lab.accelerator),
     observeNodes(ctx, paths),
     managedNetworkState(ctx),
+    readState(ctx.dir.stateFile).then((r) => findLeavingNodes(ctx, r.state)),
   ]);
   const desired = ctx.lab.nodes.map((node) =>
     renderNode({ lab: ctx.lab, node, paths: paths.get(node.name)!, secret, type: accel.type }),
   );
-  const plan = planLab(ctx.lab, desired, observed, network);
+  const plan = planLab(ctx.lab, desired, observed, network, leaving);
   return { secret, images, accel, desired, observed, plan };
 }
 

@@ -12,6 +12,7 @@ import {
   StateWriter,
   STATE_VERSION,
   type LabState,
+  type NodeRecord,
   type RecordedStep,
 } from '../store/state-file.js';
 import type { LabContext } from './context.js';
@@ -45,6 +46,33 @@ export async function openState(
     });
   const net = ctx.lab.network;
   const now = new Date().toISOString();
+  const entries: [string, NodeRecord][] = desired.map((d) => {
+    const p = plan.nodes.find((n) => n.node === d.spec.name)!;
+    const prev = before.state?.nodes[d.spec.name];
+    const step: RecordedStep = p.actions.length === 0 && prev ? prev.step : 'planned';
+    const record: NodeRecord = {
+      domain: d.spec.domain,
+      ip: d.spec.ip,
+      ...(prev?.configHash ? { configHash: prev.configHash } : {}),
+      step,
+      updated: now,
+    };
+    return [d.spec.name, record];
+  });
+  // Nodes the Labfile dropped keep a record until they are gone: a run cut short finds
+  // them again by it.
+  for (const l of plan.leaving.filter((x) => x.actions.length > 0)) {
+    const prev = before.state?.nodes[l.node];
+    entries.push([
+      l.node,
+      {
+        domain: l.domain ?? prev?.domain ?? `${ctx.lab.name}-${l.node}`,
+        ip: l.ip ?? prev?.ip ?? '',
+        step: 'leaving',
+        updated: now,
+      },
+    ]);
+  }
   const state: LabState = {
     version: STATE_VERSION,
     serial: before.state?.serial ?? 0,
@@ -57,23 +85,7 @@ export async function openState(
       ...(net.libvirtName ? { libvirtName: net.libvirtName } : {}),
       ...(net.mode === 'managed' ? { cidr: net.cidr } : {}),
     },
-    nodes: Object.fromEntries(
-      desired.map((d) => {
-        const p = plan.nodes.find((n) => n.node === d.spec.name)!;
-        const prev = before.state?.nodes[d.spec.name];
-        const step: RecordedStep = p.actions.length === 0 && prev ? prev.step : 'planned';
-        return [
-          d.spec.name,
-          {
-            domain: d.spec.domain,
-            ip: d.spec.ip,
-            ...(prev?.configHash ? { configHash: prev.configHash } : {}),
-            step,
-            updated: now,
-          },
-        ];
-      }),
-    ),
+    nodes: Object.fromEntries(entries),
   };
   const writer = new StateWriter(ctx.dir.stateFile, state, before.state);
   await writer.update(() => {});

@@ -12,7 +12,6 @@ import { BadInputError, LabError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { AgentClient, type GuestLink } from '../guest/agent.js';
-import type { NodeSpec } from '../plan/model.js';
 import { discoveryRefusal, type LabPlan } from '../plan/plan.js';
 import type { DomainType } from '../render/types.js';
 import { pausepoint } from '../runtime/failpoint.js';
@@ -28,7 +27,8 @@ import type { StateWriter } from '../store/state-file.js';
 import { readCheckpoints, restoreUnfinished } from '../store/checkpoints.js';
 import { unfinishedRotation } from './rotate-keys.js';
 import { convergeUnits, type UnitsResult } from './units.js';
-import { Serial, type MemberRun } from './membership.js';
+import { Serial, type MemberRun, type Reachable } from './membership.js';
+import { leaveNodes, type LeaveResult } from './leave.js';
 
 export type { NodeResult } from './converge-node.js';
 
@@ -37,6 +37,8 @@ export interface UpResult {
   accelerator: DomainType;
   changed: boolean;
   nodes: NodeResult[];
+  /** Nodes the Labfile no longer names, taken out of etcd and removed. */
+  left?: LeaveResult[];
   cluster: ClusterCheck;
   /** The lab's units after scheduling (absent when the lab has none and none were found). */
   units?: UnitsResult;
@@ -91,7 +93,7 @@ export async function up(ctx: LabContext, opts: UpOptions = {}): Promise<UpResul
       throw err;
     });
   const state = await openState(ctx, plan, desired);
-  return convergeLab(ctx, prepared, state, { noWait: opts.noWait ?? false, started });
+  return convergeLab(ctx, prepared, state, { noWait: opts.noWait ?? false, started, leave: true });
 }
 
 /**
@@ -103,7 +105,7 @@ export async function convergeLab(
   ctx: LabContext,
   prepared: Prepared,
   state: StateWriter,
-  opts: { noWait: boolean; started: number },
+  opts: { noWait: boolean; started: number; leave?: boolean },
 ): Promise<UpResult> {
   const { started } = opts;
   const { accel, desired, plan } = prepared;
@@ -119,7 +121,25 @@ export async function convergeLab(
   let results: NodeResult[];
   let after: { cluster: ClusterCheck; units: UnitsResult };
   const members = memberRun(ctx, prepared, state, agent);
+  const leaving = opts.leave ? plan.leaving : [];
+  const left: LeaveResult[] = [];
   try {
+    // A node that leaves a Labfile node its address goes first; the others once the
+    // nodes have converged, when the members that stay (and any that joined) answer.
+    left.push(
+      ...(await leaveNodes(
+        ctx,
+        leaving.filter((l) => l.first),
+        state,
+        members.run,
+      )),
+    );
+    const stuck = left.find((l) => !l.ok);
+    if (stuck)
+      throw new LabError(
+        `${stuck.node} could not leave, and a node of the Labfile takes its address: ${stuck.error}`,
+        { hint: 'fix what it says and run lab up again; nothing else was changed' },
+      );
     results = await mapLimit(desired, 8, (d) =>
       convergeNode({
         ctx,
@@ -137,6 +157,15 @@ export async function convergeLab(
       }),
     );
     phase('nodes');
+    left.push(
+      ...(await leaveNodes(
+        ctx,
+        leaving.filter((l) => !l.first),
+        state,
+        members.run,
+      )),
+    );
+    if (leaving.length) phase('leave');
     after = opts.noWait
       ? { cluster: { problems: [] }, units: { rows: [], changes: [], problems: [] } }
       : await checkLab(ctx, prepared, results, sessions, unwaited, phase);
@@ -155,12 +184,20 @@ export async function convergeLab(
   await recordResults(state, results);
   const { cluster, units } = after;
   const changed =
-    plan.network.length > 0 || plan.nodes.some((n) => n.actions.length > 0) || units.changes.length > 0;
+    plan.network.length > 0 ||
+    plan.nodes.some((n) => n.actions.length > 0) ||
+    left.some((l) => l.actions.length > 0) ||
+    units.changes.length > 0;
   return {
-    ok: results.every((r) => r.ok) && cluster.problems.length === 0 && units.problems.length === 0,
+    ok:
+      results.every((r) => r.ok) &&
+      left.every((l) => l.ok) &&
+      cluster.problems.length === 0 &&
+      units.problems.length === 0,
     accelerator: accel.type,
     changed,
     nodes: results,
+    ...(left.length ? { left } : {}),
     cluster,
     ...(units.rows.length ? { units } : {}),
     ms: Math.round(performance.now() - started),
@@ -188,7 +225,7 @@ function memberRun(
     .filter((d) => d.spec.services.includes('etcd'))
     .map((d) => prepared.plan.nodes.find((p) => p.node === d.spec.name));
   const fresh = etcdPlans.every((p) => p?.actions.includes('create-disk'));
-  const linkTo = async (node: NodeSpec): Promise<GuestLink | undefined> => {
+  const linkTo = async (node: Reachable): Promise<GuestLink | undefined> => {
     const target = sshTargetFor(ctx.lab, node, prepared.secret);
     const a = await agent;
     if (a)
@@ -208,6 +245,7 @@ function memberRun(
       expectedPeers,
       fresh,
       removed: new Map(),
+      leaving: prepared.plan.leaving.filter((l) => l.ip).map((l) => ({ name: l.node, ip: l.ip! })),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     },
     close: () => opened.forEach((s) => s.close()),

@@ -49,6 +49,58 @@ export interface NodePlan {
 export interface LabPlan {
   network: ('define-network' | 'start-network')[];
   nodes: NodePlan[];
+  /** Nodes of the lab the Labfile no longer names: each leaves etcd, then is removed. */
+  leaving: LeavePlan[];
+}
+
+/**
+ * What is left of a node the Labfile no longer names, as observed: its domain (found by the
+ * lab's metadata, never by name alone), its address, its files in the lab folder.
+ */
+export interface LeavingNode {
+  node: string;
+  /** The lab's own domain for the node; absent when it is gone (or a domain of that name is someone else's). */
+  domain?: string;
+  /** Domain state, or 'missing'. */
+  state: string;
+  /** From the domain's metadata, or the state file: etcd's peer URL and the SSH target. */
+  ip?: string;
+  /** Its files in the lab folder (overlay, seed, console log). */
+  files: string[];
+}
+
+/** A leaving node's plan: out of etcd's membership, then its domain and files removed. */
+export interface LeavePlan extends LeavingNode {
+  actions: ('leave-etcd' | 'destroy' | 'undefine' | 'delete-files')[];
+  reasons: string[];
+  /**
+   * Must go before the nodes converge: a node of the Labfile takes its address (a rename),
+   * which must be free before that node boots. Others leave after the nodes have converged,
+   * when the members that stay (and any that joined) answer.
+   */
+  first: boolean;
+}
+
+/**
+ * The plan for the nodes that leave: etcd first (the member removed by its peers; lab tells
+ * then whether it was one), then the domain, then the files. Pure.
+ */
+export function planLeaving(lab: LabSpec, leaving: readonly LeavingNode[]): LeavePlan[] {
+  const ips = new Set(lab.nodes.map((n) => n.ip));
+  return leaving.map((l) => {
+    const actions: LeavePlan['actions'] = [];
+    const reasons: string[] = [];
+    const add = (a: LeavePlan['actions'][number], why: string) => {
+      actions.push(a);
+      reasons.push(why);
+    };
+    if (l.domain && l.ip) add('leave-etcd', 'not in the Labfile: out of etcd first, when a member');
+    if (l.domain && /^(running|paused|idle|blocked|in shutdown|pmsuspended)$/.test(l.state))
+      add('destroy', 'not in the Labfile');
+    if (l.domain) add('undefine', 'not in the Labfile');
+    if (l.files.length) add('delete-files', `${l.files.length} file(s) left in the lab folder`);
+    return { ...l, actions, reasons, first: l.ip !== undefined && ips.has(l.ip) };
+  });
 }
 
 /**
@@ -60,6 +112,7 @@ export function planLab(
   desired: readonly PlannedNode[],
   observed: Map<string, ObservedNode>,
   network?: { exists: boolean; active: boolean },
+  leaving: readonly LeavingNode[] = [],
 ): LabPlan {
   const net: LabPlan['network'] = [];
   if (lab.network.mode === 'managed' && network) {
@@ -139,16 +192,20 @@ export function planLab(
     else if (o.state !== 'running') add('start', `domain is ${o.state}`);
     return { node: d.spec.name, actions, reasons };
   });
-  return { network: net, nodes };
+  return { network: net, nodes, leaving: planLeaving(lab, leaving) };
 }
 
 /** True when nothing would change. */
 export function isNoop(plan: LabPlan): boolean {
-  return plan.network.length === 0 && plan.nodes.every((n) => n.actions.length === 0 && !n.conflict);
+  return (
+    plan.network.length === 0 &&
+    plan.nodes.every((n) => n.actions.length === 0 && !n.conflict) &&
+    plan.leaving.every((l) => l.actions.length === 0)
+  );
 }
 
 /** What a node's plan means for etcd's membership (shown by `lab plan`). */
-export type MemberChange = 'bootstrap' | 'join' | 'rebuild member';
+export type MemberChange = 'bootstrap' | 'join' | 'rebuild member' | 'leave';
 
 /**
  * Each etcd node's membership change in the plan. With a static bootstrap: a re-created
@@ -162,6 +219,10 @@ export function memberChanges(
   observed: ReadonlyMap<string, ObservedNode>,
 ): Map<string, MemberChange> {
   const out = new Map<string, MemberChange>();
+  // Whether a leaving node is a member is etcd's to say (the Labfile no longer has its
+  // services): the plan says it leaves when it may be one. Any bootstrap: a member is
+  // removed through its peers however it first met them.
+  for (const l of plan.leaving) if (l.actions.includes('leave-etcd')) out.set(l.node, 'leave');
   if (lab.etcd.bootstrap !== 'static') return out;
   const etcd = lab.nodes.filter((n) => n.services.includes('etcd')).map((n) => n.name);
   const actionsOf = (n: string) => plan.nodes.find((p) => p.node === n)?.actions ?? [];
@@ -189,7 +250,7 @@ export function discoveryRefusal(
 ): string | undefined {
   if (lab.etcd.bootstrap !== 'discovery') return undefined;
   const changes = memberChanges({ ...lab, etcd: { ...lab.etcd, bootstrap: 'static' } }, plan, observed);
-  const blocked = [...changes].filter(([, c]) => c !== 'bootstrap');
+  const blocked = [...changes].filter(([, c]) => c !== 'bootstrap' && c !== 'leave');
   if (blocked.length === 0) return undefined;
   return `etcd bootstrap discovery cannot change the members of a running cluster (${blocked
     .map(([n, c]) => `${n}: ${c}`)

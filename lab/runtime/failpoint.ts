@@ -11,7 +11,8 @@ import { pollUntil } from './poll.js';
  * do nothing but one environment lookup.
  *
  * The names, in the order `lab up` reaches them: after-lock, mid-download, after-overlay,
- * after-seed, after-define, after-start, mid-state-write; then those of `lab checkpoint
+ * after-seed, after-define, after-start, mid-state-write, leave-after-member:NODE and
+ * leave-after-undefine:NODE (a node the Labfile dropped); then those of `lab checkpoint
  * save` (checkpoint-after-suspend, -after-snapshot:NODE, -before-record) and `restore`
  * (restore-after-revert:NODE, restore-after-resume).
  */
@@ -23,6 +24,9 @@ export const FAILPOINTS = [
   'after-define',
   'after-start',
   'mid-state-write',
+  // a node the Labfile no longer names: out of etcd, its domain gone, its files not yet
+  'leave-after-member',
+  'leave-after-undefine',
   // lab checkpoint save / restore
   'checkpoint-after-suspend',
   'checkpoint-after-snapshot',

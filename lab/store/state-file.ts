@@ -25,7 +25,16 @@ export interface LabState {
  * How far a node got, as recorded in the state file after each step (not the live
  * progress step of `lab up`'s events: that is `NodeStep` in events.ts).
  */
-export type RecordedStep = 'planned' | 'disk' | 'seed' | 'defined' | 'started' | 'healthy' | 'failed';
+export type RecordedStep =
+  | 'planned'
+  | 'disk'
+  | 'seed'
+  | 'defined'
+  | 'started'
+  | 'healthy'
+  | 'failed'
+  /** The Labfile no longer names it: it is leaving etcd and being removed (the record goes last). */
+  | 'leaving';
 
 /** One node's entry in the state file. */
 export interface NodeRecord {

@@ -6,11 +6,13 @@ import { describe, expect, it } from 'vitest';
 import {
   ensureMembership,
   leaveBeforeRebuild,
+  leaveCluster,
   Serial,
   type MemberRun,
+  type Reachable,
 } from '../../../lab/apply/membership.js';
 import type { GuestLink } from '../../../lab/guest/agent.js';
-import type { LabSpec, NodeSpec } from '../../../lab/plan/model.js';
+import type { LabSpec } from '../../../lab/plan/model.js';
 import { labSpec } from '../../support/lab-spec.js';
 
 const LAB = labSpec({
@@ -130,12 +132,13 @@ function world(opts: { members?: string[]; leader?: string; down?: string[]; beh
     const m = members.find((x) => x.peer === peer(n));
     if (m) m.name = n;
   };
-  const run = (expectedPeers: string[] = [], fresh = false): MemberRun => ({
+  const run = (expectedPeers: string[] = [], fresh = false, leaving: Reachable[] = []): MemberRun => ({
     serial: new Serial(),
     fresh,
-    linkTo: (x: NodeSpec) => Promise.resolve(down.has(x.name) ? undefined : link(x.name)),
+    linkTo: (x: Reachable) => Promise.resolve(down.has(x.name) ? undefined : link(x.name)),
     expectedPeers,
     removed: new Map(),
+    leaving,
   });
   return {
     members,
@@ -263,6 +266,78 @@ describe('leaveBeforeRebuild', () => {
     await leaveBeforeRebuild(one, one.nodes[0]!, run);
     expect(w.log).toEqual([]);
     expect(await ensureMembership(one, one.nodes[0]!, w.link('a'), run, 10_000)).toBe('bootstrap');
+  });
+});
+
+describe('leaveCluster (a node the Labfile no longer names)', () => {
+  // The Labfile after d was taken out of it.
+  const ABC = labSpec({
+    extra: 'services: [etcd]\n',
+    nodes: '  - { name: a, ip: 10.9.0.2 }\n  - { name: b, ip: 10.9.0.3 }\n  - { name: c, ip: 10.9.0.4 }\n',
+  });
+  const d = { name: 'd', ip: node('d').ip };
+
+  it('the leader leaves: leadership moved to a member that stays, then removed through one', async () => {
+    const w = world({ members: ['a', 'b', 'c', 'd'], leader: 'd' });
+    expect(await leaveCluster(ABC, d, w.run([], false, [d]))).toBe('removed');
+    expect(w.log).toEqual(['etcd: leader moved to a', 'etcd: remove d (via a)']);
+    expect(w.members.map((m) => m.name)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('found by its peer URL when it never started (no name yet): removed', async () => {
+    const w = world({ members: ['a', 'b', 'c'] });
+    w.members.push({ id: 'ff', name: '', peer: peer('d'), learner: true });
+    expect(await leaveCluster(ABC, d, w.run([], false, [d]))).toBe('removed');
+    expect(w.log).toEqual([`etcd: remove ${peer('d')} (via a)`]);
+  });
+
+  it('not a member: nothing asked of etcd but the list', async () => {
+    const w = world({ members: ['a', 'b', 'c'] });
+    expect(await leaveCluster(ABC, d, w.run([], false, [d]))).toBe('not-a-member');
+    expect(w.log).toEqual([]);
+  });
+
+  it('refused, touching nothing, when the members that stay could not keep the quorum', async () => {
+    const w = world({ members: ['a', 'b', 'c', 'd'], down: ['b', 'c'] });
+    await expect(leaveCluster(ABC, d, w.run([], false, [d]))).rejects.toThrow(
+      /refusing to remove d from etcd: 1 of the 3 members that stay answer, 2 are needed/,
+    );
+    expect(w.log).toEqual([]);
+  });
+
+  it('refused when no member answers, itself included: lab cannot tell, and keeps it', async () => {
+    const w = world({ members: ['a', 'b', 'c', 'd'], down: ['a', 'b', 'c', 'd'] });
+    await expect(leaveCluster(ABC, d, w.run([], false, [d]))).rejects.toThrow(
+      /no etcd member answers \(a, b, c, nor d\): lab cannot tell whether d is a member, and keeps it/,
+    );
+    expect(w.members).toHaveLength(4);
+  });
+
+  it('the last member cannot leave: the cluster would end', async () => {
+    const w = world({ members: ['d'] });
+    await expect(leaveCluster(ABC, d, w.run([], false, [d]))).rejects.toThrow(
+      /d is the last etcd member: removing it would end the cluster/,
+    );
+    expect(w.members).toHaveLength(1);
+  });
+
+  it('one change at a time: a leave waits for the rebuild that holds the lock', async () => {
+    const w = world({ members: ['a', 'b', 'c', 'd'], leader: 'a' });
+    const run = w.run(['a', 'c'], false, [d]);
+    await leaveBeforeRebuild(ABC, node('b'), run);
+    let left = false;
+    const leaving = leaveCluster(ABC, d, run).then(() => (left = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(left).toBe(false);
+    expect(await ensureMembership(ABC, node('b'), w.link('b'), run, 30_000)).toBe('joined');
+    w.started('b');
+    await leaving;
+    expect(w.log.filter((l) => l.startsWith('etcd'))).toEqual([
+      'etcd: remove b (via a)',
+      `etcd: add ${peer('b')} as learner (via a)`,
+      `etcd: promote ${peer('b')}`,
+      'etcd: remove d (via a)',
+    ]);
   });
 });
 

@@ -32,6 +32,7 @@ function context(name: string): LabContext {
 const desiredOf = (ctx: LabContext) => ctx.lab.nodes.map((spec) => ({ spec }) as DesiredNode);
 const planOf = (actions: Record<string, string[]>): LabPlan => ({
   network: [],
+  leaving: [],
   nodes: Object.entries(actions).map(([node, a]) => ({ node, actions: a as never, reasons: [] })),
 });
 const read = (ctx: LabContext) => JSON.parse(readFileSync(ctx.dir.stateFile, 'utf8')) as LabState;
