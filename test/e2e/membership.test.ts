@@ -1,14 +1,18 @@
 // etcd membership on a running lab (issue 18), on real TCG guests: a fourth node joins a
 // healthy 3-member cluster as a learner and is promoted, leaving the three untouched; a
 // member is rebuilt (`lab reset`) under a steady writer and comes back as a new member of
-// the same name. The member list, raft terms and keys are read from etcd itself (its v3
-// gateway, from inside the harness's namespace); lab's libvirt calls are counted by the
-// shims; "untouched" is the domain's UUID, its QEMU's PID and the guest's boot id.
+// the same name; the fourth, made the leader, is taken out of the Labfile and leaves etcd
+// before its domain goes; a join whose node hangs leaves no member. The member list, raft
+// terms and keys are read from etcd itself (its v3 gateway, from inside the harness's
+// namespace); lab's libvirt calls are counted by the shims; "untouched" is the domain's
+// UUID, its QEMU's PID and the guest's boot id.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeLabfile } from '../support/e2e-labfile.js';
 import { mutating, ok, shimmed, verbCount, domainsOf } from './checkpoints.js';
-import { lab, virsh, writeLabfile } from './helpers.js';
+import { FULL, lab, virsh, writeLabfile } from './helpers.js';
 
 const NAME = 'e2emem';
 const IPS: Record<string, string> = {
@@ -16,16 +20,18 @@ const IPS: Record<string, string> = {
   m2: '10.77.0.82',
   m3: '10.77.0.83',
   m4: '10.77.0.84',
+  m5: '10.77.0.85',
 };
-const labfileOf = (names: string[]) =>
+const labfileOf = (names: string[], extra: Record<string, string> = {}) =>
   bridgeLabfile({
     name: NAME,
     services: '[etcd]',
-    nodes: names.map((n) => `  - { name: ${n}, ip: ${IPS[n]} }\n`).join(''),
+    nodes: names.map((n) => `  - { name: ${n}, ip: ${IPS[n]}${extra[n] ? `, ${extra[n]}` : ''} }\n`).join(''),
     tail: 'etcd: { api: v2 }\n',
   });
 const three = writeLabfile(labfileOf(['m1', 'm2', 'm3']));
 const four = writeLabfile(labfileOf(['m1', 'm2', 'm3', 'm4']));
+const labDir = path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME);
 
 /** One call to a member's v3 gateway, from the test (it runs in the harness's namespace). */
 async function etcd(node: string, path: string, body: Record<string, unknown> = {}) {
@@ -54,6 +60,68 @@ const get = async (node: string, key: string) => {
 };
 const term = async (node: string) =>
   Number(((await etcd(node, '/v3/maintenance/status')).header as { raft_term: string }).raft_term);
+
+/**
+ * Puts at a steady 10 per second through `node`, each on its own (a slow one does not hold
+ * the next back), until `stop()`: how many were sent, how many succeeded, which failed.
+ */
+function writer(node: string, prefix: string) {
+  let sent = 0;
+  let writes = 0;
+  const failures: string[] = [];
+  const inFlight = new Set<Promise<void>>();
+  const t0 = Date.now();
+  const timer = setInterval(() => {
+    const i = sent++;
+    const p: Promise<void> = etcd(node, '/v3/kv/put', { key: b64(`${prefix}/${i}`), value: b64(String(i)) })
+      .then(
+        () => void (writes += 1),
+        (err: Error) => void failures.push(`${i}: ${err.message}`),
+      )
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }, 100);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(inFlight);
+      return { sent, writes, failures, seconds: (Date.now() - t0) / 1000, last: `${prefix}/${sent - 1}` };
+    },
+  };
+}
+
+/** The member id of the leader, as `node` sees it. */
+const leaderSeenBy = async (node: string) => String((await etcd(node, '/v3/maintenance/status')).leader);
+
+/** Makes `node` the leader (etcd's move-leader, asked of the leader), and waits until it leads. */
+async function makeLeader(node: string) {
+  const all = await members('m1');
+  const target = all.find((m) => m.name === node)!.id;
+  const leaderId = await leaderSeenBy('m1');
+  const leader = all.find((m) => m.id === leaderId)!.name;
+  if (leader !== node) await etcd(leader, '/v3/maintenance/transfer-leadership', { targetID: target });
+  for (let i = 0; i < 50 && (await leaderSeenBy('m1')) !== target; i++)
+    await new Promise((r) => setTimeout(r, 200));
+  expect(await leaderSeenBy('m1')).toBe(target);
+}
+
+/** What is left of a node in the lab's folder: files, its state record, its host-key pin. */
+function traces(node: string): string[] {
+  const files = ['disks', 'console'].flatMap((d) =>
+    (existsSync(path.join(labDir, d)) ? readdirSync(path.join(labDir, d)) : [])
+      .filter((f) => f.startsWith(`${node}.`) || f.startsWith(`${node}-`))
+      .map((f) => `${d}/${f}`),
+  );
+  const state = JSON.parse(readFileSync(path.join(labDir, 'private', 'state.json'), 'utf8')) as {
+    nodes: Record<string, unknown>;
+  };
+  const knownHosts = readFileSync(path.join(labDir, 'private', 'known_hosts'), 'utf8');
+  return [
+    ...files,
+    ...(state.nodes[node] ? ['state record'] : []),
+    ...(knownHosts.split('\n').some((l) => l.split(/[ ,]/).includes(node)) ? ['known_hosts pin'] : []),
+  ];
+}
 
 /** What says a node was left alone: its domain's UUID, its QEMU's PID, its boot's id. */
 async function untouched(node: string, file: string) {
@@ -120,39 +188,23 @@ describe('etcd members join and are rebuilt on a running lab (3 -> 4 TCG nodes)'
   it('lab reset m2 under a writer at 10 writes/s on m1: no write fails, the raft term rises by 1 at most, m2 is back as a new member of the same name and has the data', async () => {
     const old = (await members('m1')).find((m) => m.name === 'm2')!;
     const termBefore = await term('m1');
-    let writes = 0;
-    const failures: string[] = [];
-    let stop = false;
-    const writer = (async () => {
-      for (let i = 0; !stop; i++) {
-        const t0 = Date.now();
-        try {
-          await etcd('m1', '/v3/kv/put', { key: b64(`/w/${i}`), value: b64(String(i)) });
-          writes += 1;
-        } catch (err) {
-          failures.push(`${i}: ${(err as Error).message}`);
-        }
-        await new Promise((res) => setTimeout(res, Math.max(0, 100 - (Date.now() - t0))));
-      }
-    })();
-    const t0 = Date.now();
+    const w = writer('m1', '/w');
     const reset = await lab(['reset', 'm2', '-f', four]);
-    stop = true;
-    await writer;
+    const { sent, writes, failures, seconds, last } = await w.stop();
     ok(reset);
-    const seconds = (Date.now() - t0) / 1000;
     process.stderr.write(
-      `\nmembership: reset m2 in ${seconds.toFixed(1)} s, ${writes} writes, ${failures.length} failed\n`,
+      `\nmembership: reset m2 in ${seconds.toFixed(1)} s, ${sent} writes sent (${(sent / seconds).toFixed(1)}/s), ${writes} succeeded, ${failures.length} failed\n`,
     );
     expect(failures).toEqual([]);
-    expect(writes).toBeGreaterThan(seconds * 5);
+    expect(writes).toBe(sent);
+    expect(sent).toBeGreaterThanOrEqual(Math.floor(seconds * 10 * 0.9));
     expect(await term('m1')).toBeLessThanOrEqual(termBefore + 1);
     const now = (await members('m1')).find((m) => m.name === 'm2')!;
     expect(now.learner).toBe(false);
     expect(now.id).not.toBe(old.id);
     expect((await members('m1')).length).toBe(4);
     expect(await get('m2', '/kept')).toBe('before the join');
-    expect(await get('m2', `/w/${writes - 1}`)).toBeDefined();
+    expect(await get('m2', last)).toBe(String(sent - 1));
     const logs = await lab([
       'ssh',
       'm2',
@@ -170,4 +222,129 @@ describe('etcd members join and are rebuilt on a running lab (3 -> 4 TCG nodes)'
     ok(logs);
     expect(logs.stdout).not.toMatch(/panic|has already been bootstrapped/);
   });
+
+  it('m4, made the leader, is taken out of the Labfile under a writer at 10 writes/s: leadership moves off it, it leaves etcd, nothing of it is left; the three get no call', async () => {
+    await makeLeader('m4');
+    const before = await Promise.all(['m1', 'm2', 'm3'].map((n) => untouched(n, four)));
+    const plan = JSON.parse((await lab(['plan', '-f', three, '--json'])).stdout) as {
+      leaving: { node: string; member?: string; actions: string[] }[];
+    };
+    expect(plan.leaving).toEqual([
+      expect.objectContaining({
+        node: 'm4',
+        member: 'leave',
+        actions: ['leave-etcd', 'destroy', 'undefine', 'delete-files'],
+      }),
+    ]);
+    const w = writer('m1', '/leave');
+    const { r, calls } = await shimmed(['up', '-f', three]);
+    const { sent, writes, failures, seconds } = await w.stop();
+    ok(r);
+    process.stderr.write(
+      `\nmembership: m4 left in ${seconds.toFixed(1)} s, ${sent} writes sent, ${writes} succeeded, ${failures.length} failed\n`,
+    );
+    expect(r.stdout).toContain('m4: removed (not in the Labfile; it left etcd first)');
+    expect(failures).toEqual([]);
+    expect(writes).toBe(sent);
+    // libvirt was asked to change m4 only, and only to end it.
+    expect(mutating(calls).map((c) => c.split(' ')[0])).toEqual(['destroy', 'undefine']);
+    expect([...domainsOf(calls, 'destroy'), ...domainsOf(calls, 'undefine')]).toEqual([
+      `${NAME}-m4`,
+      `${NAME}-m4`,
+    ]);
+    expect((await members('m1')).map((m) => [m.name, m.learner])).toEqual([
+      ['m1', false],
+      ['m2', false],
+      ['m3', false],
+    ]);
+    const leader = await leaderSeenBy('m1');
+    expect((await members('m1')).some((m) => m.id === leader)).toBe(true);
+    expect(await Promise.all(['m1', 'm2', 'm3'].map((n) => untouched(n, three)))).toEqual(before);
+    // Nothing of it: no domain in libvirt, no file, no state record, no pin.
+    expect((await virsh(['list', '--all', '--name'])).split('\n')).not.toContain(`${NAME}-m4`);
+    expect(traces('m4')).toEqual([]);
+    expect(await get('m3', '/kept')).toBe('before the join');
+    const again = await shimmed(['up', '-f', three]);
+    ok(again.r);
+    expect(mutating(again.calls)).toEqual([]);
+  });
+
+  it('a join whose node hangs before SSH fails at its deadline and leaves no member; taken out again, nothing of it is left', async () => {
+    const five = writeLabfile(labfileOf(['m1', 'm2', 'm3', 'm5']));
+    // The guest hangs (paused) as soon as it runs: it never answers SSH, never asks to join.
+    let paused = false;
+    const hang = (async () => {
+      for (let i = 0; i < 600 && !paused; i++) {
+        const st = await virsh(['domstate', `${NAME}-m5`]).catch(() => '');
+        if (st.trim() === 'running') {
+          await virsh(['suspend', `${NAME}-m5`]);
+          paused = true;
+        } else await new Promise((res) => setTimeout(res, 100));
+      }
+    })();
+    const r = await lab(['up', '-f', five], { env: { LAB_TIMEOUT_SCALE: '0.05' } });
+    await hang;
+    expect(paused).toBe(true);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/m5 +FAILED at ssh/);
+    expect((await members('m1')).map((m) => [m.name, m.learner])).toEqual([
+      ['m1', false],
+      ['m2', false],
+      ['m3', false],
+    ]);
+    const { r: back, calls } = await shimmed(['up', '-f', three]);
+    ok(back);
+    expect(back.stdout).toContain('m5: removed (not in the Labfile)');
+    expect(mutating(calls).map((c) => c.split(' ')[0])).toEqual(['destroy', 'undefine']);
+    expect(traces('m5')).toEqual([]);
+    expect((await members('m1')).length).toBe(3);
+  });
+
+  it.runIf(FULL)(
+    'lab reset m2 while m3 gets a first-boot change, under a writer at 10 writes/s: one after another, no write fails, both back as new members with the data',
+    async () => {
+      const changed = writeLabfile(
+        labfileOf(['m1', 'm2', 'm3'], { m3: 'files: [{ path: /etc/lab-e2e-note, content: changed }]' }),
+      );
+      const old = await members('m1');
+      const w = writer('m1', '/two');
+      // The voters etcd lists, every half second (a learner is not one yet).
+      const history: string[][] = [];
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const list = await members('m1').catch(() => undefined);
+          if (list) history.push(list.filter((m) => !m.learner).map((m) => m.name));
+          await new Promise((res) => setTimeout(res, 500));
+        }
+      })();
+      const { r, calls } = await shimmed(['reset', 'm2', '-f', changed]);
+      const { sent, writes, failures, seconds, last } = await w.stop();
+      watching = false;
+      await watcher;
+      ok(r);
+      process.stderr.write(
+        `\nmembership: m2 and m3 rebuilt in ${seconds.toFixed(1)} s, ${sent} writes sent, ${writes} succeeded, ${failures.length} failed\n`,
+      );
+      expect(failures).toEqual([]);
+      expect(writes).toBe(sent);
+      expect(domainsOf(calls, 'start').sort()).toEqual([`${NAME}-m2`, `${NAME}-m3`]);
+      const now = await members('m1');
+      expect(now.map((m) => [m.name, m.learner])).toEqual([
+        ['m1', false],
+        ['m2', false],
+        ['m3', false],
+      ]);
+      for (const n of ['m2', 'm3']) {
+        expect(now.find((m) => m.name === n)!.id).not.toBe(old.find((m) => m.name === n)!.id);
+        expect(await get(n, '/kept')).toBe('before the join');
+        expect(await get(n, last)).toBe(String(sent - 1));
+      }
+      // One after another, as etcd listed its members all along: never both out at once.
+      const seen = history.filter((h) => !h.includes('m2') || !h.includes('m3'));
+      expect(history.filter((h) => !h.includes('m2') && !h.includes('m3'))).toEqual([]);
+      expect(seen.some((h) => !h.includes('m2'))).toBe(true);
+      expect(seen.some((h) => !h.includes('m3'))).toBe(true);
+    },
+  );
 });
