@@ -307,6 +307,7 @@ describe('etcd members join and are rebuilt on a running lab (3 -> 4 TCG nodes)'
         labfileOf(['m1', 'm2', 'm3'], { m3: 'files: [{ path: /etc/lab-e2e-note, content: changed }]' }),
       );
       const old = await members('m1');
+      const termBefore = await term('m1');
       const w = writer('m1', '/two');
       // The voters etcd lists, every half second (a learner is not one yet).
       const history: string[][] = [];
@@ -329,6 +330,8 @@ describe('etcd members join and are rebuilt on a running lab (3 -> 4 TCG nodes)'
       expect(failures).toEqual([]);
       expect(writes).toBe(sent);
       expect(domainsOf(calls, 'start').sort()).toEqual([`${NAME}-m2`, `${NAME}-m3`]);
+      // At most one leader change per rebuilt member (when it led, leadership moved off it).
+      expect(await term('m1')).toBeLessThanOrEqual(termBefore + 2);
       const now = await members('m1');
       expect(now.map((m) => [m.name, m.learner])).toEqual([
         ['m1', false],
@@ -345,6 +348,24 @@ describe('etcd members join and are rebuilt on a running lab (3 -> 4 TCG nodes)'
       expect(history.filter((h) => !h.includes('m2') && !h.includes('m3'))).toEqual([]);
       expect(seen.some((h) => !h.includes('m2'))).toBe(true);
       expect(seen.some((h) => !h.includes('m3'))).toBe(true);
+      for (const n of ['m2', 'm3']) {
+        const logs = await lab([
+          'ssh',
+          n,
+          '-f',
+          changed,
+          '--',
+          'sudo',
+          '-n',
+          'journalctl',
+          '-u',
+          'etcd',
+          '--no-pager',
+          '-q',
+        ]);
+        ok(logs);
+        expect(logs.stdout, n).not.toMatch(/panic|has already been bootstrapped/);
+      }
     },
   );
 });
