@@ -14,6 +14,8 @@ Creates the lab, or converges it to the Labfile: fetches or builds images into t
 cache, makes a copy-on-write overlay, a seed and a libvirt domain per node (in
 parallel), starts them, then waits until every node answers SSH (host key pinned)
 and its services are healthy. A re-run on a healthy lab changes nothing.
+etcd's members change one at a time: a new node joins as a learner, a node the
+Labfile no longer names leaves etcd and is then removed (lab plan shows both).
 In a terminal, progress is a live per-node view; otherwise (pipes, CI, --debug) it is
 one timestamped line per node and step on stderr.
 Exit 0 when all is healthy, 1 naming the node, step and cause otherwise, 75 when
