@@ -1,18 +1,16 @@
-import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { LabError } from '../lab/errors.js';
-import { LABFILE_NAMES } from '../lab/spec/load.js';
 import { observeCommands } from '../lab/runtime/exec.js';
+import { findLabfile } from './find-lab.js';
+import { didYouMean } from './suggest.js';
+import { UsageError } from './usage-error.js';
 
-/** A usage mistake: exit 2, with the command's help as the hint. */
-export class UsageError extends LabError {
-  override exitCode = 2;
-}
+export { UsageError };
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 export const COMMON: Options = {
   file: { type: 'string', short: 'f' },
+  lab: { type: 'string' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -38,7 +36,9 @@ export function parseFlags(
       strict: true,
     }) as Flags;
   } catch (err) {
-    throw new UsageError((err as Error).message, { hint: help.split('\n')[0] });
+    throw new UsageError(usageMessage(err as Error & { code?: string }, { ...COMMON, ...options }), {
+      hint: `${help.split('\n')[0]} (more: --help)`,
+    });
   }
   if (parsed.values.help) {
     process.stdout.write(help);
@@ -56,10 +56,39 @@ export function parseFlags(
   return parsed;
 }
 
-/** The Labfile to use: -f, else Labfile.yaml (or .yml) in the current folder. */
-export function labfilePath(file: unknown): string {
-  if (typeof file === 'string') return file;
-  const found = LABFILE_NAMES.find((n) => existsSync(n));
-  if (!found) throw new UsageError('no Labfile.yaml in this folder', { hint: 'pass one with -f FILE' });
-  return found;
+/**
+ * The Labfile to use (find-lab.ts): -f, --lab NAME, the current folder or a parent,
+ * LAB_FILE, the lab made from this folder; `reads`: also the only lab on this host.
+ * Takes the parsed flags (or, as before, the value of -f alone).
+ */
+export function labfilePath(
+  flags: unknown,
+  opts: { reads?: boolean } = {},
+): string {
+  const values = flags !== null && typeof flags === 'object' ? (flags as Flags['values']) : { file: flags };
+  return findLabfile(values, opts);
+}
+
+/** node:util parseArgs's error, said the way lab says usage errors, with a suggestion. */
+function usageMessage(err: Error & { code?: string }, options: Options): string {
+  const flags = Object.entries(options).flatMap(([name, o]) => [
+    `--${name}`,
+    ...(o.short ? [`-${o.short}`] : []),
+  ]);
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const opt = /'([^']+)'/.exec(err.message)?.[1] ?? '';
+      return `unknown option ${opt}${didYouMean(opt, flags)}`;
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const word = /'([^']*)'/.exec(err.message)?.[1] ?? '';
+      return `unexpected argument ${JSON.stringify(word)}: this command takes none`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const opt = /--[a-z-]+/.exec(err.message)?.[0] ?? '';
+      return /does not take/.test(err.message) ? `${opt} takes no value` : `${opt} needs a value`;
+    }
+    default:
+      return err.message;
+  }
 }

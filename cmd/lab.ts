@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The lab binary: argv -> command -> exit code. The one process.exit lives here.
 import { LabError, LabfileError } from '../lab/errors.js';
+import { didYouMean } from './suggest.js';
+import { UsageError } from './usage-error.js';
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -76,10 +78,12 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`)
   .join('\n')}
 
-Common options:
-  -f, --file FILE   the Labfile (default: ./Labfile.yaml)
+Common options (before or after the command):
+  -f, --file FILE   the Labfile; default: Labfile.yaml here or in a parent folder,
+                    then $LAB_FILE, then the lab brought up from this folder
+  --lab NAME        a lab by name, from any folder (the Labfile its last up used)
   --debug           print every command lab runs
-  -h, --help        help for a command: lab <command> --help
+  -h, --help        help for a command: lab help <command>, lab <command> --help
 
 Examples:
   lab validate -f Labfile.example.yaml
@@ -89,11 +93,59 @@ Examples:
   lab down
 `;
 
+/**
+ * Options that may come before the command (`lab -f X validate`): they are moved behind
+ * it. Those that take a value, and those that take none.
+ */
+const LEADING_WITH_VALUE = new Set(['-f', '--file', '--lab']);
+const LEADING_FLAGS = new Set(['--debug', '--json']);
+
+/** argv with the options before the command moved after it: [command, ...rest]. */
+function commandFirst(argv: string[]): { name?: string; rest: string[]; leading: string[] } {
+  const leading: string[] = [];
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-')) {
+    const a = argv[i]!;
+    const bare = a.split('=')[0]!;
+    if (a === '-h' || a === '--help' || a === '--version' || a === '-V') break;
+    if (LEADING_WITH_VALUE.has(bare) && !a.includes('=')) {
+      leading.push(a, argv[i + 1] ?? '');
+      i += 2;
+    } else {
+      leading.push(a);
+      i += 1;
+    }
+  }
+  return { name: argv[i], rest: [...argv.slice(i + 1), ...leading], leading };
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+  const { name, rest, leading } = commandFirst(argv);
+  const unknownLeading = leading.filter(
+    (a, i) =>
+      a.startsWith('-') &&
+      !(i > 0 && LEADING_WITH_VALUE.has(leading[i - 1]!)) &&
+      !LEADING_WITH_VALUE.has(a.split('=')[0]!) &&
+      !LEADING_FLAGS.has(a),
+  );
+  if (unknownLeading.length)
+    throw new UsageError(`${unknownLeading[0]} before the command: put it after the command`, {
+      hint: 'lab <command> [options]; lab help lists the commands',
+    });
+  if (name === undefined || name === '-h' || name === '--help') {
     process.stdout.write(USAGE);
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === 'help') {
+    const [topic, ...more] = rest.filter((a) => !leading.includes(a));
+    if (topic === undefined) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (more.length) throw new UsageError(`lab help takes one command, not ${more.length + 1}`);
+    const command = COMMANDS[topic];
+    if (!command) throw unknownCommand(topic);
+    return (await command.load()).run(['--help']);
   }
   if (name === '--version' || name === '-V') {
     const { createRequire } = await import('node:module');
@@ -114,11 +166,14 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`lab: unknown command "${name}"\n\n${USAGE}`);
-    return 2;
-  }
+  if (!command) throw unknownCommand(name);
   return (await command.load()).run(rest);
+}
+
+function unknownCommand(name: string): UsageError {
+  return new UsageError(`unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}`, {
+    hint: 'lab help lists the commands',
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -88,7 +88,7 @@ function nameOf(args: string[], verb: string, most: number): string {
 }
 
 function contextOf(flags: Flags, events = true) {
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values));
   if (events) printWarnings(lab);
   return labContext(lab, events ? plainEventPrinter({ debug: Boolean(flags.values.debug) }) : ignoreEvents);
 }
@@ -126,7 +126,7 @@ async function save(flags: Flags, name: string): Promise<number> {
 }
 
 async function restore(flags: Flags, name: string, nodes: string[]): Promise<number> {
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values));
   return operate<RestoreResult>(
     lab,
     flags,

@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     target = await targetByName(flags.values.lab, flags.values.uri, onEvent);
   } else {
     if (flags.values.uri !== undefined) throw new UsageError('--uri goes with --lab NAME');
-    const { lab } = loadLab(labfilePath(flags.values.file));
+    const { lab } = loadLab(labfilePath(flags.values));
     target = downTarget(labContext(lab, onEvent));
   }
   const r = await withLabLock(target.name, { timeoutMs }, () =>

@@ -70,9 +70,16 @@ async function list(json: boolean): Promise<number> {
   const images = ts.map((t) => {
     const loc = imageLocation(t);
     const cached = imageReady(t);
+    // Not cached: it is built here, downloaded on first use, or gone for good.
+    const status = cached
+      ? 'cached'
+      : 'unavailable' in t.image && t.image.unavailable
+        ? 'unavailable'
+        : 'missing';
     return {
       template: t.name,
       cached,
+      status,
       disk: loc.disk,
       bytes: cached ? sizeOf(path.dirname(loc.disk)) : 0,
     };
@@ -85,12 +92,7 @@ async function list(json: boolean): Promise<number> {
   process.stdout.write(
     table([
       ['TEMPLATE', 'IMAGE', 'SIZE', 'PATH'],
-      ...images.map((i) => [
-        i.template,
-        i.cached ? 'cached' : 'missing',
-        i.cached ? mib(i.bytes) : '-',
-        i.disk,
-      ]),
+      ...images.map((i) => [i.template, i.status, i.cached ? mib(i.bytes) : '-', i.disk]),
     ]),
   );
   if (leftovers.length === 0) {

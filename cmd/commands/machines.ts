@@ -24,7 +24,7 @@ Examples:
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { json: { type: 'boolean' }, full: { type: 'boolean' } }, HELP, false);
   if (!flags) return 0;
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const s = await status(labContext(lab, ignoreEvents));
   const machines = s.nodes
     .filter((n) => n.machineId)

@@ -20,7 +20,7 @@ Examples:
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
   if (!flags) return 0;
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   printWarnings(lab);
   const ctx = labContext(lab, ignoreEvents);
   await ctx.virsh.check();

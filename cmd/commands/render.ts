@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   if (accel !== 'kvm' && accel !== 'tcg')
     throw new UsageError(`--accel must be kvm or tcg, not ${String(accel)}`);
   const withSecrets = flags.values['with-secrets'] === true;
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values));
   printWarnings(lab);
   // Ours, on a way nobody else can change: then nothing below it was planted (S10).
   ensureOwnDir(path.resolve(out), withSecrets ? 0o700 : 0o755);

@@ -22,9 +22,14 @@ Example:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { json: { type: 'boolean' }, 'lock-timeout': { type: 'string' } }, HELP);
+  const flags = parseFlags(
+    argv,
+    { json: { type: 'boolean' }, 'lock-timeout': { type: 'string' } },
+    HELP,
+    false,
+  );
   if (!flags) return 0;
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values));
   printWarnings(lab);
   const ctx = labContext(lab, plainEventPrinter({ debug: Boolean(flags.values.debug) }));
   const r = await withLabLock(lab.name, { timeoutMs: lockTimeout(flags.values['lock-timeout'], HELP) }, () =>

@@ -17,7 +17,7 @@ Example:
 export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {}, HELP, false);
   if (!flags) return 0;
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const ctx = labContext(lab, ignoreEvents);
   if (!(await ctx.dir.secret(false)))
     throw new LabError(`lab ${lab.name} has no keys on this host`, { hint: 'run lab up first' });

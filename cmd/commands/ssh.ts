@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   const [nodeName, ...extra] = flags.positionals;
   if (!nodeName) throw new UsageError('which node? lab ssh NODE', { hint: HELP.split('\n')[0] });
   if (extra.length) throw new UsageError(`unexpected ${extra.join(' ')}: put the command after --`);
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const node = lab.nodes.find((n) => n.name === nodeName);
   if (!node)
     throw new UsageError(

@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   const intervalS = Number(flags.values.interval ?? 3);
   if (!Number.isFinite(intervalS) || intervalS < 0.5 || intervalS > 3600)
     throw new UsageError(`--interval ${flags.values.interval}: expected seconds between 0.5 and 3600`);
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const ctx = labContext(lab, ignoreEvents);
   const intervalMs = intervalS * 1000;
 

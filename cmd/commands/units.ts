@@ -18,9 +18,9 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP);
+  const flags = parseFlags(argv, { json: { type: 'boolean' } }, HELP, false);
   if (!flags) return 0;
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const { rows, unreachable } = await listUnits(labContext(lab, ignoreEvents));
   if (flags.values.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   else process.stdout.write(unitsTable(rows));

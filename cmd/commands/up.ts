@@ -53,7 +53,7 @@ export async function converge(
   help: string,
   opts: UpOptions,
 ): Promise<number> {
-  const { lab } = loadLab(labfilePath(flags.values.file));
+  const { lab } = loadLab(labfilePath(flags.values));
   for (const n of opts.reset ?? [])
     if (!lab.nodes.some((x) => x.name === n))
       throw new UsageError(

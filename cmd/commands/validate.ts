@@ -15,7 +15,7 @@ Example:
 export function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {}, HELP, false);
   if (!flags) return Promise.resolve(0);
-  const file = labfilePath(flags.values.file);
+  const file = labfilePath(flags.values);
   const { lab } = loadLab(file);
   printWarnings(lab);
   process.stdout.write(

@@ -77,6 +77,8 @@ export async function openState(
     version: STATE_VERSION,
     serial: before.state?.serial ?? 0,
     lab: ctx.lab.name,
+    // Where the lab was brought up from: `--lab NAME` and commands run from this folder find it.
+    ...(ctx.lab.source ? { labfile: ctx.lab.source } : {}),
     uri: ctx.virsh.uri,
     updated: now,
     network: {

@@ -19,6 +19,8 @@ export interface LabSpec {
   warnings: Issue[];
   /** sha256 of the canonical Labfile: recorded in each domain's metadata. */
   labfileHash: string;
+  /** The Labfile's absolute path, when read from a file: recorded in the state for --lab NAME. */
+  source?: string;
 }
 
 export interface NetworkSpec {

@@ -35,7 +35,12 @@ export function loadLab(file: string): LoadedLab {
   }
   const r = checkLabfileText(text, file);
   if (!r.ok) throw new LabfileError(r.issues);
-  return { file, dir: path.dirname(path.resolve(file)), labfile: r.labfile, lab: r.lab };
+  return {
+    file,
+    dir: path.dirname(path.resolve(file)),
+    labfile: r.labfile,
+    lab: { ...r.lab, source: path.resolve(file) },
+  };
 }
 
 /** Parses, validates and resolves Labfile text; templates are looked up beside `file`. */
