@@ -61,10 +61,7 @@ export function parseFlags(
  * LAB_FILE, the lab made from this folder; `reads`: also the only lab on this host.
  * Takes the parsed flags (or, as before, the value of -f alone).
  */
-export function labfilePath(
-  flags: unknown,
-  opts: { reads?: boolean } = {},
-): string {
+export function labfilePath(flags: unknown, opts: { reads?: boolean } = {}): string {
   const values = flags !== null && typeof flags === 'object' ? (flags as Flags['values']) : { file: flags };
   return findLabfile(values, opts);
 }

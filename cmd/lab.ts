@@ -60,7 +60,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./commands/ssh-config.js'),
   },
   doctor: {
-    summary: 'check the host: libvirt, QEMU, KVM, ISO tool, bridge',
+    summary: 'check the host: programs and their packages, libvirt, KVM, bridge, memory, disk (--json)',
     load: () => import('./commands/doctor.js'),
   },
   image: {
