@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { buildImage, imageLocation, imageReady } from '../../lab/providers/images.js';
+import { verifiedBuild } from '../../lab/providers/images/build.js';
 import {
   findLeftovers,
+  overlaysOn,
   pruneLeftovers,
   sizeOf,
   type Leftover,
@@ -9,14 +11,17 @@ import {
 import { loadTemplateOrThrow, listTemplateNames } from '../../lab/templates/load.js';
 import type { Template } from '../../lab/templates/schema.js';
 import { cacheRoot } from '../../lab/store/lab-dir.js';
+import { LabError } from '../../lab/errors.js';
 import { parseFlags, UsageError } from '../args.js';
 import { plainEventPrinter, table } from '../output.js';
 import { interruptible } from '../signals.js';
 
-const HELP = `Usage: lab image build NAME | lab image list [--json] | lab image prune [--dry-run] [--json]
+const HELP = `Usage: lab image build NAME [--force] | lab image list [--json] | lab image prune [--dry-run] [--json]
 
   build NAME   build a template's image from Debian packages into the cache
                (debian-12-lab: mmdebstrap, mkfs.ext4 -d, qemu-img convert; root).
+               A cached image whose files match their manifest is kept (nothing to
+               do); --force builds it again, unless a lab's disk is backed by it.
                Ctrl-C or SIGTERM stops it and removes its work folder (exit 130, 143)
   list         templates and whether their image is in the cache (${'$'}LAB_CACHE_DIR),
                then what else the cache holds: work folders of builds cut short,
@@ -33,7 +38,11 @@ Examples:
 const USAGE = 'expected: lab image build NAME | lab image list | lab image prune';
 
 export async function run(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' } }, HELP);
+  const flags = parseFlags(
+    argv,
+    { json: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, force: { type: 'boolean' } },
+    HELP,
+  );
   if (!flags) return 0;
   const [verb, name, ...rest] = flags.positionals;
   if (rest.length > 0 || (verb !== 'build' && name !== undefined))
@@ -42,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     });
   if (verb === 'list') return list(Boolean(flags.values.json));
   if (verb === 'prune') return prune(Boolean(flags.values.json), Boolean(flags.values['dry-run']));
-  if (verb === 'build' && name) return build(name);
+  if (verb === 'build' && name) return build(name, Boolean(flags.values.force));
   throw new UsageError(USAGE, { hint: HELP.split('\n')[0] });
 }
 
@@ -134,10 +143,30 @@ async function prune(json: boolean, dryRun: boolean): Promise<number> {
   return 0;
 }
 
-async function build(name: string): Promise<number> {
+async function build(name: string, force: boolean): Promise<number> {
   const { template } = loadTemplateOrThrow(name, process.cwd());
   if (!('build' in template.image)) throw new UsageError(`template ${name} is downloaded, not built`);
   const entry = template.image.build;
+  const dir = path.dirname(imageLocation(template).disk);
+  if (!force) {
+    const built = await verifiedBuild(entry);
+    if (built) {
+      process.stdout.write(
+        `${name}: cached in ${dir}, built ${built}, every file matches its manifest: nothing to do (--force builds it again)\n`,
+      );
+      return 0;
+    }
+  } else {
+    // The new build replaces the folder: overlays backed by the old disk would break.
+    const users = overlaysOn(dir);
+    if (users.length)
+      throw new LabError(
+        `${name}: ${users.length} lab disk(s) are backed by this image: ${users.join(', ')}`,
+        {
+          hint: 'lab down those labs first (lab image list shows the cache)',
+        },
+      );
+  }
   const stop = interruptible('stopping the build and removing its work folder');
   try {
     const out = await buildImage(entry, {

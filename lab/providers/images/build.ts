@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HostError, InterruptedError, LabError } from '../../errors.js';
 import type { EventSink } from '../../events.js';
@@ -12,6 +13,39 @@ import { templatesDir } from '../../templates/load.js';
 /** The lock a build of image `name` holds (and `lab image prune` tries): beside the entry. */
 export function buildLockFile(name: string): string {
   return `${path.join(cacheRoot(), name)}.lock`;
+}
+
+/**
+ * When the cached build of image `name` is whole: its manifest (build.sh writes it last,
+ * then moves the folder in place) lists a sha256 for each file, and each file matches.
+ * Returns when it was built; undefined when it is missing or does not match.
+ */
+export async function verifiedBuild(name: string): Promise<string | undefined> {
+  const dir = path.join(cacheRoot(), name);
+  let manifest: { built?: unknown; sha256?: unknown };
+  try {
+    manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as typeof manifest;
+  } catch {
+    return undefined;
+  }
+  const sums = manifest.sha256;
+  if (typeof sums !== 'object' || sums === null || !('disk.qcow2' in sums)) return undefined;
+  for (const [file, want] of Object.entries(sums as Record<string, unknown>)) {
+    if (typeof want !== 'string' || file.includes('/')) return undefined;
+    const got = await sha256File(path.join(dir, file)).catch(() => undefined);
+    if (got !== want) return undefined;
+  }
+  return typeof manifest.built === 'string' ? manifest.built : 'at an unknown time';
+}
+
+function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file)
+      .on('data', (b) => h.update(b))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
 }
 
 /** How long build.sh may take to end its step and remove its work folder once signalled. */

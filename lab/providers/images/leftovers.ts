@@ -135,7 +135,12 @@ function isDir(p: string): boolean {
 
 /** The backing files of every overlay of this user's labs (read from the qcow2 headers). */
 function backingFiles(): Set<string> {
-  const out = new Set<string>();
+  return new Set(overlays().map((o) => o.backing));
+}
+
+/** Every overlay of this user's labs with the file it is backed by. */
+function overlays(): { overlay: string; backing: string }[] {
+  const out: { overlay: string; backing: string }[] = [];
   const labs = stateRoot();
   if (!isDir(labs)) return out;
   for (const lab of readdirSync(labs)) {
@@ -144,10 +149,18 @@ function backingFiles(): Set<string> {
     for (const f of readdirSync(disks)) {
       if (!f.endsWith('.qcow2')) continue;
       const b = qcow2BackingSync(path.join(disks, f));
-      if (b) out.add(path.resolve(disks, b));
+      if (b) out.push({ overlay: path.join(disks, f), backing: path.resolve(disks, b) });
     }
   }
   return out;
+}
+
+/** The overlays of this user's labs backed by a file in `dir` (a cache entry). */
+export function overlaysOn(dir: string): string[] {
+  const at = path.resolve(dir);
+  return overlays()
+    .filter((o) => o.backing === at || o.backing.startsWith(`${at}/`))
+    .map((o) => o.overlay);
 }
 
 /**
