@@ -24,6 +24,7 @@ import { probeEtcdApi, type EtcdMember } from '../guest/probes/etcd.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { bootstrapMembership, membershipFile, peerUrl, type EtcdMembership } from '../render/etcd.js';
 import { pollUntil } from '../runtime/poll.js';
+import { sleep } from '../runtime/clock.js';
 
 /** What reaching a node's etcd needs: its name (its host key) and its address. */
 export type Reachable = Pick<NodeSpec, 'name' | 'ip'>;
@@ -36,6 +37,11 @@ export interface MemberRun {
   linkTo: (node: Reachable) => Promise<GuestLink | undefined>;
   /** Nodes the Labfile no longer names that may still be members (they are leaving). */
   leaving: readonly Reachable[];
+  /**
+   * How long a change waits for the members that stay to answer as healthy before it is
+   * refused (default 60 s): a member just rebuilt or promoted may take seconds on TCG.
+   */
+  settleMs?: number;
   /**
    * Other etcd nodes that were healthy members before this run and are not re-created by
    * it: when none of them answers, a node without a membership must not bootstrap a new
@@ -224,9 +230,15 @@ async function removeMember(
       `${node.name} is the last etcd member: removing it would end the cluster`,
     );
   // Health of the members that stay: a majority of them must answer, or the cluster could
-  // not commit the removal (or would lose its quorum after it).
-  const healthy = await healthyMembers(lab, staying, run);
+  // not commit the removal (or would lose its quorum after it). Asked again for a while
+  // before refusing: nothing is touched meanwhile.
   const need = Math.floor(staying.length / 2) + 1;
+  let healthy = await healthyMembers(lab, staying, run);
+  const settleBy = Date.now() + (run.settleMs ?? 60_000);
+  while (!member.isLearner && healthy.length < need && Date.now() < settleBy) {
+    await sleep(2000, run.signal);
+    healthy = await healthyMembers(lab, staying, run);
+  }
   if (!member.isLearner && healthy.length < need)
     throw new NodeError(
       node.name,
@@ -296,6 +308,22 @@ async function join(
         maxMs: 3000,
         ...(run.signal ? { signal: run.signal } : {}),
         describe: `${node.name}: etcd learner catching up`,
+      },
+    );
+    // The next change (it waits for this one) counts this member among the healthy ones:
+    // the turn ends once the member answers as a voter of its own.
+    await pollUntil(
+      async () => {
+        const h = await probeEtcdApi(link).catch(() => undefined);
+        return h && (h.state === 'leader' || h.state === 'follower') ? true : undefined;
+      },
+      {
+        deadlineMs,
+        initialMs: 300,
+        factor: 1.5,
+        maxMs: 3000,
+        ...(run.signal ? { signal: run.signal } : {}),
+        describe: `${node.name}: etcd member healthy after its promotion`,
       },
     );
   } catch (err) {

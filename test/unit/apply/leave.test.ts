@@ -92,6 +92,7 @@ const silent = (): MemberRun => ({
   fresh: false,
   removed: new Map(),
   leaving: [],
+  settleMs: 0,
 });
 
 describe('nodeOfFile', () => {

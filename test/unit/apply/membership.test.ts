@@ -66,6 +66,8 @@ function world(opts: { members?: string[]; leader?: string; down?: string[]; beh
     exec(argv, o) {
       if (argv.includes('systemctl')) {
         log.push(`${n}: ${argv.slice(3).join(' ')}`);
+        // etcd starts: a member added for this node's peer URL takes its name.
+        if (argv.includes('start')) started(n);
         return Promise.resolve({ stdout: '', stderr: '', code: 0 });
       }
       const path = argv.at(-1)!;
@@ -139,6 +141,7 @@ function world(opts: { members?: string[]; leader?: string; down?: string[]; beh
     expectedPeers,
     removed: new Map(),
     leaving,
+    settleMs: 0,
   });
   return {
     members,
@@ -147,6 +150,8 @@ function world(opts: { members?: string[]; leader?: string; down?: string[]; beh
     link,
     run,
     started,
+    /** The node's etcd answers again. */
+    up: (n: string) => down.delete(n),
     get leader() {
       return leader;
     },
@@ -205,7 +210,8 @@ describe('ensureMembership', () => {
       /d: member: joining etcd failed/,
     );
     expect(w.members.map((m) => m.name)).toEqual(['a', 'b', 'c']);
-    expect(w.log.at(-1)).toBe(`etcd: remove ${peer('d')} (via a)`);
+    // Its etcd had started (it named itself) before the promotion gave up.
+    expect(w.log.at(-1)).toBe('etcd: remove d (via a)');
   });
 
   it('members that ran before but answer no more: no bootstrap beside them, nothing written', async () => {
@@ -267,6 +273,29 @@ describe('leaveBeforeRebuild', () => {
     expect(w.log).toEqual([]);
     expect(await ensureMembership(one, one.nodes[0]!, w.link('a'), run, 10_000)).toBe('bootstrap');
   });
+});
+
+describe('quorum guard waits for members that stay', () => {
+  it(
+    'a member that answers again within the settle time lets the change go on; one that does not is refused',
+    { timeout: 20_000 },
+    async () => {
+      const w = world({ members: ['a', 'b', 'c'], leader: 'a', down: ['c'] });
+      const run = { ...w.run(['a', 'c']), settleMs: 6000 };
+      // c answers again 2.5 s later (a member just promoted, still starting its endpoint).
+      const back = setTimeout(() => w.up('c'), 2500);
+      const t0 = Date.now();
+      await leaveBeforeRebuild(LAB, node('b'), run);
+      clearTimeout(back);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(2500);
+      expect(w.log).toEqual(['etcd: remove b (via a)']);
+      const still = world({ members: ['a', 'b', 'c'], leader: 'a', down: ['c'] });
+      await expect(leaveBeforeRebuild(LAB, node('b'), { ...still.run(), settleMs: 2500 })).rejects.toThrow(
+        /refusing to remove b from etcd/,
+      );
+      expect(still.log).toEqual([]);
+    },
+  );
 });
 
 describe('leaveCluster (a node the Labfile no longer names)', () => {
