@@ -2,7 +2,9 @@ import { labContext } from '../../lab/apply/context.js';
 import { prepare } from '../../lab/apply/prepare.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { loadLab } from '../../lab/spec/load.js';
+import { configChanges, renderingSecrets, type ConfigChanges } from '../../lab/plan/config-changes.js';
 import { isNoop, memberChanges } from '../../lab/plan/plan.js';
+import { readRendering } from '../../lab/store/rendered.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { printWarnings, table } from '../output.js';
 
@@ -11,6 +13,8 @@ const HELP = `Usage: lab plan [-f Labfile.yaml] [--json]
 Shows what \`lab up\` would do to each node, and why, without changing anything.
 Then lab up runs these actions, waits for SSH and checks the services. A node the
 Labfile no longer names is shown too: lab up takes it out of etcd, then removes it.
+A node whose first-boot config changed (replace) is shown with a unified diff of its
+rendered files against those its seed was written with, secrets masked.
 
 Examples:
   lab plan
@@ -24,12 +28,27 @@ export async function run(argv: string[]): Promise<number> {
   printWarnings(lab);
   const ctx = labContext(lab, ignoreEvents);
   await ctx.virsh.check();
-  const { plan, accel, observed } = await prepare(ctx, { buildImages: false, write: false });
+  const { plan, accel, observed, desired, secret } = await prepare(ctx, { buildImages: false, write: false });
   const member = memberChanges(lab, plan, observed);
+  // What changed in the first-boot files of each node replaced for them.
+  const changed = new Map<string, ConfigChanges>();
+  for (const d of desired) {
+    const applied = observed.get(d.spec.name)?.configHash;
+    const replaced = plan.nodes.find((p) => p.node === d.spec.name)?.actions.includes('replace');
+    if (!replaced || applied === d.configHash) continue;
+    const stored = await readRendering(ctx.dir, d.spec.name);
+    const known = renderingSecrets(secret, lab.name, d.spec.name);
+    changed.set(
+      d.spec.name,
+      configChanges({ node: d.spec.name, stored, appliedHash: applied, desired: d.bundle.files, known }),
+    );
+  }
   if (flags.values.json) {
     const nodes = plan.nodes.map((p) => ({
       ...p,
       ...(member.has(p.node) ? { member: member.get(p.node) } : {}),
+      ...(changed.get(p.node)?.changes ? { changes: changed.get(p.node)!.changes } : {}),
+      ...(changed.get(p.node)?.note ? { changesNote: changed.get(p.node)!.note } : {}),
       state: observed.get(p.node)?.state ?? 'missing',
       then: ['wait-ssh', 'probe'],
     }));
@@ -72,6 +91,10 @@ export async function run(argv: string[]): Promise<number> {
   out += isNoop(plan)
     ? 'no changes: the lab matches the Labfile\n'
     : `accelerator: ${accel.type === 'kvm' ? 'KVM' : 'TCG (software emulation)'}\n`;
+  for (const [node, c] of changed) {
+    out += `\nfirst-boot files of ${node} (secrets masked)${c.note ? `: ${c.note}` : ''}\n`;
+    out += (c.changes ?? []).map((f) => f.diff).join('');
+  }
   process.stdout.write(out);
   return 0;
 }

@@ -18,6 +18,10 @@ provisioning files (user-data, meta-data, network-config, ...), plus network.xml
 for a managed network. Keys come from the lab's state when it exists, else they are
 throw-away ones.
 
+The domains are rendered for the Labfile's accelerator: kvm, or tcg (software
+emulation, type qemu). With accelerator auto, which lab up decides on the host, they
+are rendered for KVM and the output says so. --accel renders for the one it names.
+
 Each node's private SSH host key is replaced by a marked placeholder
 (LAB-RENDER-PLACEHOLDER) unless --with-secrets is given: then DIR must be a folder of
 this user's own (lab makes it, 0700) and the files are 0600. DIR, when it exists, must
@@ -44,12 +48,20 @@ export async function run(argv: string[]): Promise<number> {
   if (!flags) return 0;
   const out = flags.values.out;
   if (typeof out !== 'string') throw new UsageError('--out DIR is required', { hint: HELP.split('\n')[0] });
-  const accel = flags.values.accel ?? 'kvm';
-  if (accel !== 'kvm' && accel !== 'tcg')
-    throw new UsageError(`--accel must be kvm or tcg, not ${String(accel)}`);
+  const asked = flags.values.accel;
+  if (asked !== undefined && asked !== 'kvm' && asked !== 'tcg')
+    throw new UsageError(`--accel must be kvm or tcg, not ${String(asked)}`);
   const withSecrets = flags.values['with-secrets'] === true;
   const { lab } = loadLab(labfilePath(flags.values));
   printWarnings(lab);
+  // libvirt refuses host-passthrough under TCG: a tcg lab is rendered as lab up would define it.
+  const accel = asked ?? (lab.accelerator === 'tcg' ? 'tcg' : 'kvm');
+  const accelNote =
+    asked !== undefined
+      ? `--accel ${asked}`
+      : lab.accelerator === 'auto'
+        ? 'accelerator: auto, which lab up decides on the host; --accel tcg renders for TCG'
+        : `accelerator: ${lab.accelerator}`;
   // Ours, on a way nobody else can change: then nothing below it was planted (S10).
   ensureOwnDir(path.resolve(out), withSecrets ? 0o700 : 0o755);
   const dir = new LabDir(lab.name);
@@ -79,7 +91,8 @@ export async function run(argv: string[]): Promise<number> {
   if (lab.network.mode === 'managed')
     await writeAtomic(path.join(out, 'network.xml'), renderNetworkXml(lab), 0o600);
   process.stdout.write(
-    `rendered ${lab.nodes.length} node(s) of lab ${lab.name} into ${out}${withSecrets ? ' (with the private host keys)' : ' (private host keys left out: --with-secrets writes them)'}\n`,
+    `rendered ${lab.nodes.length} node(s) of lab ${lab.name} into ${out}${withSecrets ? ' (with the private host keys)' : ' (private host keys left out: --with-secrets writes them)'}\n` +
+      `domains for ${accel === 'kvm' ? 'KVM' : 'TCG (type qemu)'} (${accelNote})\n`,
   );
   return 0;
 }

@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { describeError } from '../errors.js';
 import type { LeavePlan } from '../plan/plan.js';
 import { failpoint } from '../runtime/failpoint.js';
+import { renderingFile } from '../store/rendered.js';
 import type { StateWriter } from '../store/state-file.js';
 import type { LabContext } from './context.js';
 import { leaveCluster, type MemberRun } from './membership.js';
@@ -61,6 +62,8 @@ export async function leaveNodes(
         await Promise.all(l.files.map((f) => rm(f, { force: true })));
         done.push('delete-files');
       }
+      // The first-boot files lab plan diffs against (private, not a planned action).
+      await rm(renderingFile(ctx.dir, l.node), { force: true });
       await state.update((s) => {
         delete s.nodes[l.node];
       });

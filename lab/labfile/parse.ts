@@ -1,6 +1,7 @@
 import { isAlias, isMap, isNode, isPair, isScalar, isSeq, parseDocument, visit, type Document } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Issue } from '../errors.js';
+import { salvageLabfile, type Refused, type Salvaged } from './salvage.js';
 import { labfileSchema, type Labfile } from './schema.js';
 
 export type PathKey = string | number;
@@ -8,6 +9,8 @@ export type PathKey = string | number;
 /** A parsed YAML document that can say where any value came from. */
 export class SourceMap {
   private readonly lines: string[];
+  /** The path each issue made here is about: to tell which value an issue speaks of. */
+  private readonly paths = new WeakMap<Issue, readonly PathKey[]>();
   constructor(
     readonly file: string,
     text: string,
@@ -17,8 +20,8 @@ export class SourceMap {
     this.lines = text.split(/\r?\n/);
   }
 
-  /** An issue located at the value at `path` (or at its nearest existing parent). */
   /**
+   * An issue located at the value at `path` (or at its nearest existing parent).
    * `lineInBlock`: the problem is on that line (1-based) of a block scalar's text (a unit
    * file written with `content: |`); the issue then points at that line of the Labfile.
    */
@@ -26,6 +29,21 @@ export class SourceMap {
     path: readonly PathKey[],
     message: string,
     options: { atKey?: string; lineInBlock?: number } = {},
+  ): Issue {
+    const issue = this.locate(path, message, options);
+    this.paths.set(issue, options.atKey === undefined ? path : [...path, options.atKey]);
+    return issue;
+  }
+
+  /** The path of the value an issue made by issueAt is about (`atKey` appended). */
+  pathOf(issue: Issue): readonly PathKey[] | undefined {
+    return this.paths.get(issue);
+  }
+
+  private locate(
+    path: readonly PathKey[],
+    message: string,
+    options: { atKey?: string; lineInBlock?: number },
   ): Issue {
     const offset = this.offsetOf(path, options.atKey);
     if (offset === undefined) return { file: this.file, line: 0, col: 0, message };
@@ -206,6 +224,14 @@ function deepNestingAt(text: string): number | undefined {
   return undefined;
 }
 
+/** Options of zodIssues and zodRefusals. */
+interface ZodIssueOptions {
+  schemaFor?: (path: PathKey[]) => z.ZodType | undefined;
+  /** Known keys by scope (the first key of the path; "node" for a Labfile node), for "did you mean". */
+  keys?: Record<string, readonly string[]>;
+  prefix?: PathKey[];
+}
+
 /**
  * Turns zod issues into located, readable issues. `schemaFor` names, for a path where the
  * schema is a union, the alternative the user evidently meant (a node with `count` is a
@@ -216,15 +242,20 @@ export function zodIssues(
   error: { issues: readonly z.core.$ZodIssue[] },
   source: SourceMap,
   data?: unknown,
-  options: {
-    schemaFor?: (path: PathKey[]) => z.ZodType | undefined;
-    /** Known keys by scope (the first key of the path; "node" for a Labfile node), for "did you mean". */
-    keys?: Record<string, readonly string[]>;
-    prefix?: PathKey[];
-  } = {},
+  options: ZodIssueOptions = {},
 ): Issue[] {
+  return zodRefusals(error, source, data, options).map((r) => r.issue);
+}
+
+/** zodIssues, each with the path of the value refused (and the unknown key, the one meant). */
+function zodRefusals(
+  error: { issues: readonly z.core.$ZodIssue[] },
+  source: SourceMap,
+  data: unknown,
+  options: ZodIssueOptions,
+): (Refused & { issue: Issue })[] {
   const { schemaFor, keys = KNOWN_KEYS, prefix = [] } = options;
-  const issues: Issue[] = [];
+  const refusals: (Refused & { issue: Issue })[] = [];
   const redone = new Set<string>();
   for (const zi of error.issues) {
     const path = [...prefix, ...zi.path.filter((k): k is PathKey => typeof k !== 'symbol')];
@@ -238,18 +269,21 @@ export function zodIssues(
         const again = schemaFor(at)!.safeParse(valueAt(data, at));
         if (!again.success) {
           redone.add(key);
-          issues.push(...zodIssues(again.error, source, data, { keys, prefix: at }));
+          refusals.push(...zodRefusals(again.error, source, data, { keys, prefix: at }));
           continue;
         }
       }
     }
     if (zi.code === 'unrecognized_keys') {
-      for (const key of zi.keys)
-        issues.push(
-          source.issueAt(path, `unknown key ${JSON.stringify(key)}${suggest(key, path, keys)}`, {
-            atKey: key,
-          }),
+      for (const key of zi.keys) {
+        const meant = closestKey(key, path, keys);
+        const issue = source.issueAt(
+          path,
+          `unknown key ${JSON.stringify(key)}${meant ? ` (did you mean "${meant}"?)` : ''}`,
+          { atKey: key },
         );
+        refusals.push({ path, unknownKey: key, ...(meant ? { meant } : {}), issue });
+      }
       continue;
     }
     // zod adds a "safe integer" issue beside the real bound for huge numbers: keep the useful one.
@@ -259,11 +293,10 @@ export function zodIssues(
       error.issues.some((o) => o !== zi && o.path.join('.') === zi.path.join('.'))
     )
       continue;
-    issues.push(
-      source.issueAt(path, describeZodIssue(zi, path, data === undefined ? undefined : valueAt(data, path))),
-    );
+    const message = describeZodIssue(zi, path, data === undefined ? undefined : valueAt(data, path));
+    refusals.push({ path, issue: source.issueAt(path, message) });
   }
-  return issues;
+  return refusals;
 }
 
 function valueAt(data: unknown, path: PathKey[]): unknown {
@@ -307,8 +340,12 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   ],
 };
 
-/** "did you mean" for a misspelt key, by edit distance. */
-function suggest(key: string, path: PathKey[], known: Record<string, readonly string[]>): string {
+/** The known key a misspelt one most likely means ("did you mean"), by edit distance. */
+function closestKey(
+  key: string,
+  path: PathKey[],
+  known: Record<string, readonly string[]>,
+): string | undefined {
   const scope = path.length === 0 ? '' : path[0] === 'nodes' ? 'node' : String(path[0]);
   const candidates = known[scope] ?? [];
   let best: string | undefined;
@@ -318,7 +355,7 @@ function suggest(key: string, path: PathKey[], known: Record<string, readonly st
     const d = editDistance(key.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];
   }
-  return best ? ` (did you mean "${best}"?)` : '';
+  return best;
 }
 
 function editDistance(a: string, b: string): number {
@@ -374,11 +411,18 @@ function describeValue(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`;
 }
 
+/** What parseLabfileShape finds: the shape, or its issues and, when it can be had, a salvage. */
+export type LabfileShape =
+  | { ok: true; value: Labfile; source: SourceMap }
+  | { ok: false; issues: Issue[]; salvaged?: Salvaged & { source: SourceMap } };
+
 /**
  * Labfile text -> validated shape. Pure. The cross-field rules (duplicates, CIDR membership,
- * templates, ...) are checked after, by resolveLab in ../plan/resolve.ts and its steps.
+ * templates, ...) are checked after, by resolveLab in ../plan/resolve.ts and its steps. A
+ * shape the schema refuses comes with its salvage (every refused value replaced: salvage.ts),
+ * so that those rules still run on the rest and every problem is told in one run.
  */
-export function parseLabfileShape(text: string, file: string): ParseResult<Labfile> {
+export function parseLabfileShape(text: string, file: string): LabfileShape {
   const parsed = parseYaml(text, file);
   if (!parsed.ok) return parsed;
   if (parsed.data === null || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) {
@@ -395,17 +439,37 @@ export function parseLabfileShape(text: string, file: string): ParseResult<Labfi
       ],
     };
   }
-  const result = labfileSchema.safeParse(parsed.data);
-  if (!result.success) {
-    const schemaFor = (path: PathKey[]): z.ZodType | undefined => {
-      if (path.length === 2 && path[0] === 'nodes') {
-        const item = valueAt(parsed.data, path);
-        const options = labfileSchema.shape.nodes.element.options;
-        return item !== null && typeof item === 'object' && 'count' in item ? options[1] : options[0];
-      }
-      return undefined;
-    };
-    return { ok: false, issues: zodIssues(result.error, parsed.source, parsed.data, { schemaFor }) };
-  }
-  return { ok: true, value: result.data, source: parsed.source };
+  const { source } = parsed;
+  const checked = checkShape(labfileSchema, parsed.data, source);
+  if (checked.ok) return { ok: true, value: checked.value, source };
+  const salvaged = salvageLabfile(parsed.data, checked.refusals, (data) =>
+    checkShape(salvageSchema, data, source),
+  );
+  return {
+    ok: false,
+    issues: checked.refusals.map((r) => r.issue),
+    ...(salvaged ? { salvaged: { ...salvaged, source } } : {}),
+  };
+}
+
+/** The schema a salvage must pass: the Labfile's, but a lab whose every node was refused has none. */
+const salvageSchema = labfileSchema.extend({ nodes: z.array(labfileSchema.shape.nodes.element) });
+
+/** Data -> Labfile, or what the schema refuses, each with its path and located issue. */
+function checkShape(
+  schema: z.ZodType<Labfile>,
+  data: unknown,
+  source: SourceMap,
+): { ok: true; value: Labfile } | { ok: false; refusals: (Refused & { issue: Issue })[] } {
+  const result = schema.safeParse(data);
+  if (result.success) return { ok: true, value: result.data };
+  const schemaFor = (path: PathKey[]): z.ZodType | undefined => {
+    if (path.length === 2 && path[0] === 'nodes') {
+      const item = valueAt(data, path);
+      const options = labfileSchema.shape.nodes.element.options;
+      return item !== null && typeof item === 'object' && 'count' in item ? options[1] : options[0];
+    }
+    return undefined;
+  };
+  return { ok: false, refusals: zodRefusals(result.error, source, data, { schemaFor }) };
 }

@@ -36,3 +36,11 @@ export function dedupe(issues: Issue[]): Issue[] {
     return true;
   });
 }
+
+/** The issues in the order of the text they point at (stable: at one place, as found). */
+export function inSourceOrder(issues: Issue[]): Issue[] {
+  return issues
+    .map((issue, i) => ({ issue, i }))
+    .sort((a, b) => a.issue.line - b.issue.line || a.issue.col - b.issue.col || a.i - b.i)
+    .map((x) => x.issue);
+}

@@ -1,5 +1,6 @@
 import type { Issue } from '../errors.js';
-import type { SourceMap } from '../labfile/parse.js';
+import type { PathKey, SourceMap } from '../labfile/parse.js';
+import { aboutUnusable, type Unusable } from '../labfile/salvage.js';
 import type { Labfile } from '../labfile/schema.js';
 import { resolveEtcd } from './etcd.js';
 import { canonicalJson, sha256 } from './hash.js';
@@ -7,8 +8,8 @@ import { resolveUnits } from './lab-units.js';
 import type { LabSpec } from './model.js';
 import { checkNetwork, networkSpec } from './network.js';
 import { resolveNodes } from './nodes.js';
-import { dedupe, newReport } from './report.js';
-import { usedTemplates, type TemplateLookup } from './template-lookup.js';
+import { dedupe, inSourceOrder, newReport } from './report.js';
+import { usedTemplates, type TemplateLookup, type UsedTemplates } from './template-lookup.js';
 
 /**
  * A node whose etcd runs from a container the template pulls at boot (Fedora CoreOS's
@@ -34,27 +35,42 @@ function checkPullsAtBoot(
 
 /**
  * Labfile shape -> LabSpec: fills defaults and checks every cross-field rule
- * (duplicates, CIDR membership, templates, paths). Returns all issues at once. Pure.
+ * (duplicates, CIDR membership, templates, paths). Returns all issues at once, in the
+ * order of the text they point at. Pure.
  *
- * The order of the steps below is the order of the issues, which users and the bad-input
- * corpus see: network, the lab's template, nodes (one by one), etcd, units.
+ * The steps run in this order: network, the lab's template, nodes (one by one), etcd,
+ * units. `unusable`: the values of a salvaged Labfile that stand for what the schema
+ * refused (../labfile/salvage.ts); a check that needs one is skipped, and what the checks
+ * say of one is left out, so that every other problem is still told.
  */
 export function resolveLab(
   labfile: Labfile,
   source: SourceMap,
   lookup: TemplateLookup,
+  unusable: readonly Unusable[] = [],
 ): { ok: true; lab: LabSpec } | { ok: false; issues: Issue[] } {
   const report = newReport(source);
-  const network = checkNetwork(labfile.network, report);
-  const templates = usedTemplates(lookup, report);
+  const usable = (path: PathKey[]) => !aboutUnusable(unusable, path);
+  const checked = checkNetwork(labfile.network, report);
+  // The host's address on a managed network is the gateway's or the first host's.
+  const network = ['mode', 'cidr', 'gateway'].every((k) => usable(['network', k]))
+    ? checked
+    : { ...checked, hostIp: undefined };
+  // A template reference the schema refused is not looked up: the nodes using it are left out.
+  const found = usedTemplates(lookup, report);
+  const templates: UsedTemplates = {
+    use: (ref, path) => (usable(path) ? found.use(ref, path) : undefined),
+    get: (ref) => found.get(ref),
+  };
   templates.use(labfile.template, ['template']);
   const nodes = resolveNodes({ labfile, network, templates, report });
   const etcd = resolveEtcd(labfile, nodes, report);
-  checkPullsAtBoot(labfile, nodes, report);
+  if (usable(['network', 'mode']) && usable(['network', 'forward'])) checkPullsAtBoot(labfile, nodes, report);
   const units = resolveUnits(labfile, nodes, report);
 
   const user = labfile.ssh?.user ?? templates.get(labfile.template)?.ssh.user ?? 'core';
-  if (report.issues.length > 0) return { ok: false, issues: dedupe(report.issues) };
+  const issues = report.issues.filter((i) => usable([...(source.pathOf(i) ?? [])]));
+  if (issues.length > 0) return { ok: false, issues: inSourceOrder(dedupe(issues)) };
 
   return {
     ok: true,
