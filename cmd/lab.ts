@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The lab binary: argv -> command -> exit code. The one process.exit lives here.
 import { LabError, LabfileError } from '../lab/errors.js';
+import { commandNames, commandSpec, type CommandName } from './spec.js';
 import { didYouMean } from './suggest.js';
 import { UsageError } from './usage-error.js';
 
@@ -8,74 +9,42 @@ interface CommandModule {
   run(argv: string[]): Promise<number>;
 }
 
-/** Commands load lazily, so `lab --help` starts without ink, ssh2 or libvirt code. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  up: {
-    summary: 'create or converge the lab and wait until every node is healthy',
-    load: () => import('./commands/up.js'),
-  },
-  status: {
-    summary: 'state, IP, machine-id, etcd, docker and fleet of every node (--json)',
-    load: () => import('./commands/status.js'),
-  },
-  ssh: {
-    summary: 'open a shell on a node, or run one command: lab ssh NODE [-- CMD...]',
-    load: () => import('./commands/ssh.js'),
-  },
-  machines: {
-    summary: "each node's machine-id, IP and metadata, like fleetctl list-machines (--json)",
-    load: () => import('./commands/machines.js'),
-  },
-  units: {
-    summary: "the lab's units and the node each runs on, like fleetctl list-units (--json)",
-    load: () => import('./commands/units.js'),
-  },
-  reset: {
-    summary: 're-create a node from a fresh overlay and seed, same identity: lab reset NODE',
-    load: () => import('./commands/reset.js'),
-  },
-  'rotate-keys': {
-    summary: 'give the running lab a new login key and new host keys, pinned all along',
-    load: () => import('./commands/rotate-keys.js'),
-  },
-  checkpoint: {
-    summary: 'save the running lab and bring it back in seconds: save|restore|list|delete NAME',
-    load: () => import('./commands/checkpoint.js'),
-  },
-  down: {
-    summary: "stop and remove the lab's domains, disks and network (--lab NAME without a Labfile)",
-    load: () => import('./commands/down.js'),
-  },
-  plan: { summary: 'show what lab up would change (--json)', load: () => import('./commands/plan.js') },
-  validate: {
-    summary: 'check a Labfile; exit 2 with file:line:col for every problem',
-    load: () => import('./commands/validate.js'),
-  },
-  render: {
-    summary: "write each node's domain XML and provisioning files to a folder",
-    load: () => import('./commands/render.js'),
-  },
-  'ssh-config': {
-    summary: 'print an OpenSSH config for the lab (pinned host keys, strict checking)',
-    load: () => import('./commands/ssh-config.js'),
-  },
-  doctor: {
-    summary: 'check the host: programs and their packages, libvirt, KVM, bridge, memory, disk (--json)',
-    load: () => import('./commands/doctor.js'),
-  },
-  image: {
-    summary: 'manage guest images: lab image build NAME | lab image list',
-    load: () => import('./commands/image.js'),
-  },
+/**
+ * Commands load lazily, so `lab --help` starts without ink, ssh2 or libvirt code. What
+ * each one takes, and its summary, is in spec.ts.
+ */
+const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
+  up: () => import('./commands/up.js'),
+  status: () => import('./commands/status.js'),
+  ssh: () => import('./commands/ssh.js'),
+  machines: () => import('./commands/machines.js'),
+  units: () => import('./commands/units.js'),
+  reset: () => import('./commands/reset.js'),
+  'rotate-keys': () => import('./commands/rotate-keys.js'),
+  checkpoint: () => import('./commands/checkpoint.js'),
+  down: () => import('./commands/down.js'),
+  plan: () => import('./commands/plan.js'),
+  validate: () => import('./commands/validate.js'),
+  render: () => import('./commands/render.js'),
+  'ssh-config': () => import('./commands/ssh-config.js'),
+  inventory: () => import('./commands/inventory.js'),
+  doctor: () => import('./commands/doctor.js'),
+  image: () => import('./commands/image.js'),
+  schema: () => import('./commands/schema.js'),
+  completion: () => import('./commands/completion.js'),
 };
+
+/** The command of that name; not one of Object's own properties (`lab constructor`). */
+const commandLoader = (name: string) =>
+  Object.hasOwn(COMMANDS, name) ? COMMANDS[name as CommandName] : undefined;
 
 export const USAGE = `lab: one declarative Labfile -> a running virtual cluster on libvirt/QEMU
 
 Usage: lab <command> [options]
 
 Commands:
-${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(11)} ${c.summary}`)
+${commandNames()
+  .map((name) => `  ${name.padEnd(11)} ${commandSpec(name).summary}`)
   .join('\n')}
 
 Common options (before or after the command):
@@ -143,9 +112,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (more.length) throw new UsageError(`lab help takes one command, not ${more.length + 1}`);
-    const command = COMMANDS[topic];
-    if (!command) throw unknownCommand(topic);
-    return (await command.load()).run(['--help']);
+    const load = commandLoader(topic);
+    if (!load) throw unknownCommand(topic);
+    return (await load()).run(['--help']);
   }
   if (name === '--version' || name === '-V') {
     const { createRequire } = await import('node:module');
@@ -165,13 +134,18 @@ async function main(argv: string[]): Promise<number> {
     await runPauseGuard(Number(rest[0]), rest[1] ?? '', rest.slice(2));
     return 0;
   }
-  const command = COMMANDS[name];
-  if (!command) throw unknownCommand(name);
-  return (await command.load()).run(rest);
+  if (name === '__complete') {
+    // Shell completion asks for node, template, checkpoint and lab names; never libvirt.
+    const { complete } = await import('./commands/completion.js');
+    return complete(rest);
+  }
+  const load = commandLoader(name);
+  if (!load) throw unknownCommand(name);
+  return (await load()).run(rest);
 }
 
 function unknownCommand(name: string): UsageError {
-  return new UsageError(`unknown command "${name}"${didYouMean(name, Object.keys(COMMANDS))}`, {
+  return new UsageError(`unknown command "${name}"${didYouMean(name, commandNames())}`, {
     hint: 'lab help lists the commands',
   });
 }

@@ -128,12 +128,29 @@ export function renderKnownHosts(lab: LabSpec, secret: Buffer): string {
     .join('');
 }
 
-/** An OpenSSH client config so plain ssh, scp and Ansible reach the nodes with strict checking. */
-export function renderSshConfig(lab: LabSpec, dir: LabDir): string {
+/** Node names and IPs another lab on this host has: ssh-config leaves them out, as aliases. */
+export interface TakenAliases {
+  names: ReadonlySet<string>;
+  ips: ReadonlySet<string>;
+}
+
+/**
+ * An OpenSSH client config so plain ssh, scp and Ansible reach the nodes with strict checking.
+ * Each node answers to `<node>.<lab>` and `<lab>-<node>`, unique on the host, and to its bare
+ * name and IP unless another lab (`taken`) has them: an IP too, since Ansible connects to the
+ * IP through `ssh -F` this file.
+ */
+export function renderSshConfig(lab: LabSpec, dir: LabDir, taken?: TakenAliases): string {
   return lab.nodes
     .map((n) =>
       [
-        `Host ${lab.name}-${n.name} ${n.name}`,
+        [
+          'Host',
+          `${n.name}.${lab.name}`,
+          `${lab.name}-${n.name}`,
+          ...(taken?.names.has(n.name) ? [] : [n.name]),
+          ...(taken?.ips.has(n.ip) ? [] : [n.ip]),
+        ].join(' '),
         `  HostName ${n.ip}`,
         `  User ${lab.ssh.user}`,
         `  IdentityFile ${dir.keyFile}`,

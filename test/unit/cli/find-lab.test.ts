@@ -120,7 +120,7 @@ describe('finding the lab', { timeout: 60_000 }, () => {
     const read = await cli(['ssh-config'], { cwd: nowhere(), env: { LAB_STATE_DIR: one } });
     expect(read.stderr).toBe('');
     expect(read.exitCode).toBe(0);
-    expect(read.stdout).toMatch(/^Host coreos-lab-coreos1 coreos1$/m);
+    expect(read.stdout).toMatch(/^Host coreos1\.coreos-lab coreos-lab-coreos1 coreos1 10\.52\.0\.52$/m);
     // A command that changes the lab is not pointed at a lab by elimination.
     const write = await cli(['validate'], { cwd: nowhere(), env: { LAB_STATE_DIR: one } });
     expect(write.exitCode).toBe(2);
