@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { lab, virsh, type LabRun } from './helpers.js';
+import { assertMatchesSchema } from '../support/json-schema.js';
 
 /** The shims' folder: a process whose command line holds it is one of them. */
 export const shimDir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-ck-shim-'));
@@ -58,7 +59,9 @@ export interface CheckpointList {
 export async function checkpointList(file: string): Promise<CheckpointList> {
   const r = await lab(['checkpoint', 'list', '--json', '-f', file]);
   ok(r);
-  return JSON.parse(r.stdout) as CheckpointList;
+  const json: unknown = JSON.parse(r.stdout);
+  assertMatchesSchema('checkpoint-list', json);
+  return json as CheckpointList;
 }
 
 /** libvirt's snapshots of one domain. */

@@ -28,6 +28,7 @@ import {
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { assertMatchesSchema } from '../support/json-schema.js';
 
 const NAME = 'e2e3';
 const file = writeLabfile(
@@ -87,6 +88,7 @@ async function unitsNow(): Promise<{ rows: UnitRow[]; on: (unit: string) => stri
   const r = await lab(['units', '-f', file, '--json']);
   expect(r.code, r.stderr).toBe(0);
   const rows = JSON.parse(r.stdout) as UnitRow[];
+  assertMatchesSchema('units', rows);
   return { rows, on: (unit) => rows.filter((x) => x.unit === unit && x.node).map((x) => x.node!) };
 }
 
@@ -225,6 +227,7 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
   it('lab machines lists the three machine-ids (as status reads them), each IP, and the fleet metadata', async () => {
     const r = await lab(['machines', '--json', '-f', file]);
     expect(r.code, r.stderr).toBe(0);
+    assertMatchesSchema('machines', JSON.parse(r.stdout));
     const machines = JSON.parse(r.stdout) as {
       machine: string;
       ip: string;
@@ -728,6 +731,7 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     const planOf = async () => {
       const r = await lab(['plan', '--json', '-f', file]);
       ok(r);
+      assertMatchesSchema('plan', JSON.parse(r.stdout));
       const p = JSON.parse(r.stdout) as { nodes: { node: string; actions: string[] }[] };
       return Object.fromEntries(p.nodes.map((n) => [n.node, n.actions]));
     };

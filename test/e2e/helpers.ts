@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { assertMatchesSchema } from '../support/json-schema.js';
 
 /** The built CLI, run as a user would run it: node dist/cmd/lab.js. */
 export const LAB = path.join(import.meta.dirname, '../../dist/cmd/lab.js');
@@ -100,7 +101,10 @@ export interface StatusJson {
 export async function statusJson(file: string): Promise<StatusJson> {
   const r = await lab(['status', '--json', '-f', file], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`lab status failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as StatusJson;
+  const json: unknown = JSON.parse(r.stdout);
+  // Every status the suite reads keeps to its documented shape (schemas/cli/status.json).
+  assertMatchesSchema('status', json);
+  return json as StatusJson;
 }
 
 /** Polls `fn` every `everyMs` until it returns a value or `deadlineMs` passes. */
