@@ -11,7 +11,7 @@ import { LAB_NAME_RE } from '../labfile/schema.js';
 import type { LabSpec } from '../plan/model.js';
 import { chooseAccelerator, interfaceExists, isBridge, probeKvm, type KvmProbe } from '../providers/host.js';
 import { imageReady } from '../providers/images.js';
-import { resolveUri } from '../providers/uri.js';
+import { resolveUri, UnsafeUriError } from '../providers/uri.js';
 import { parseCapabilityDomainTypes, Virsh } from '../providers/virsh.js';
 import { CommandError } from '../runtime/exec.js';
 import { loadLab } from '../spec/load.js';
@@ -107,6 +107,8 @@ async function probeLibvirt(uri: string, timeoutMs: number): Promise<{ probe: Li
   try {
     virsh = new Virsh(uri, undefined, { budgetMs: 0 });
   } catch (err) {
+    // A URI that turns libvirt's checks off is refused as by every command (exit 2, S11).
+    if (err instanceof UnsafeUriError) throw err;
     const hint = err instanceof LabError ? err.hint : undefined;
     return { uri, probe: { kind: 'refused', error: describeError(err), ...(hint ? { hint } : {}) } };
   }

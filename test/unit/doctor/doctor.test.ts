@@ -111,11 +111,11 @@ describe('libvirt, asked once', () => {
     expect(checks.get('libvirt')!.hint).toContain('libvirt group');
   });
 
-  it('a URI that turns checks off is refused before any call', async () => {
-    const checks = await byId({ uri: 'qemu+tcp://h/system' }, { probeKvm: () => Promise.resolve(NO_KVM) });
+  it('a URI that turns checks off is refused before any call, as by every command (exit 2)', async () => {
+    await expect(
+      byId({ uri: 'qemu+tcp://h/system' }, { probeKvm: () => Promise.resolve(NO_KVM) }),
+    ).rejects.toThrow(/^refusing libvirt URI qemu\+tcp:\/\/h\/system: /);
     expect(calls()).toEqual([]);
-    expect(checks.get('libvirt')).toMatchObject({ status: 'fail', what: 'libvirt at qemu+tcp://h/system' });
-    expect(checks.get('libvirt')!.detail).toContain('refusing libvirt URI');
   });
 });
 
