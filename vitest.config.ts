@@ -9,6 +9,9 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          // Stops the run before any test when a host program the tests run is missing,
+          // with one line naming the packages and the command that installs them.
+          globalSetup: ['test/setup/host-packages.ts'],
           include: [
             'test/unit/**/*.test.ts',
             'test/golden/**/*.test.ts',
