@@ -81,7 +81,7 @@ async function upKilledAt(point: string) {
 /** Files of the lab that are not its disk, seed, state, keys or logs: temporary ones left behind. */
 function leftovers(): string[] {
   const known =
-    /^(disks\/[a-z0-9-]+(\.qcow2|-seed\.iso)|private\/(secret|id_ed25519(\.pub)?|known_hosts|ssh_config|state\.json(\.bak)?|checkpoints\.json(\.bak)?|agent(-v[0-9]+)?\.(sock|pid))|console\/[a-z0-9-]+\.log)$/;
+    /^(disks\/[a-z0-9-]+(\.qcow2|-seed\.iso)|private\/(secret|id_ed25519(\.pub)?|known_hosts|ssh_config|state\.json(\.bak)?|checkpoints\.json(\.bak)?|agent(-v[0-9]+)?\.(sock|pid)|rendered\/[a-z0-9-]+\.json)|console\/[a-z0-9-]+\.log)$/;
   const walk = (dir: string, rel = ''): string[] =>
     existsSync(dir)
       ? readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
