@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The lab binary: argv -> command -> exit code. The one process.exit lives here.
 import { LabError, LabfileError } from '../lab/errors.js';
+import { packageVersion } from '../lab/runtime/package-root.js';
 import { commandNames, commandSpec, type CommandName } from './spec.js';
 import { didYouMean } from './suggest.js';
 import { UsageError } from './usage-error.js';
@@ -117,9 +118,7 @@ async function main(argv: string[]): Promise<number> {
     return (await load()).run(['--help']);
   }
   if (name === '--version' || name === '-V') {
-    const { createRequire } = await import('node:module');
-    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   if (name === '__agent') {

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../lab/runtime/package-root.js';
 import { parseFlags } from '../args.js';
 
 const HELP = `Usage: lab schema
@@ -31,11 +31,5 @@ export function run(argv: string[]): Promise<number> {
 
 /** The generated lab/labfile/labfile.schema.json (npm run schema) of this package. */
 export function schemaFile(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const file = path.join(dir, SCHEMA);
-    if (existsSync(file) && existsSync(path.join(dir, 'package.json'))) return file;
-    dir = path.dirname(dir);
-  }
-  throw new Error(`${SCHEMA} not found beside the lab package`);
+  return path.join(packageRoot(), SCHEMA);
 }

@@ -5,12 +5,12 @@
  * the OOM killer), no handler of its own runs, but the guard sees it gone and resumes
  * the nodes and sets their clocks: a save cut short at any moment leaves the lab running.
  */
-import { fileURLToPath } from 'node:url';
 import { hasEnded } from '../guest/agent.js';
 import { resume, setGuestTime } from '../providers/snapshots.js';
 import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
 import { sleep } from '../runtime/clock.js';
 import { spawnProgram } from '../runtime/exec.js';
+import { cliPath } from '../runtime/package-root.js';
 
 /** A running guard: `stop()` once the nodes run again. */
 export interface PauseGuard {
@@ -19,7 +19,7 @@ export interface PauseGuard {
 
 /** Starts the guard of `saver` (this process) for `domains`, before they are paused. */
 export function startPauseGuard(uri: string, domains: string[]): PauseGuard {
-  const cli = fileURLToPath(new URL('../../cmd/lab.js', import.meta.url));
+  const cli = cliPath();
   const child = spawnProgram(
     process.execPath,
     [...process.execArgv, cli, '__pause-guard', String(process.pid), uri, ...domains],

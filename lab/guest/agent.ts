@@ -14,8 +14,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { spawnProgram } from '../runtime/exec.js';
+import { cliPath } from '../runtime/package-root.js';
 import { LabError, NodeError } from '../errors.js';
 import { sleep } from '../runtime/clock.js';
 import {
@@ -199,7 +199,7 @@ function dial(socketPath: string): Promise<Socket | undefined> {
 
 /** Starts `lab __agent` detached: it outlives this command, with no terminal and no output. */
 function startAgent(socketPath: string): void {
-  const cli = fileURLToPath(new URL('../../cmd/lab.js', import.meta.url));
+  const cli = cliPath();
   const idle = process.env.LAB_AGENT_IDLE_S ?? '600';
   // Not awaited: a detached child is unref'd by spawnProgram, and its end is of no interest.
   void spawnProgram(process.execPath, [...process.execArgv, cli, '__agent', socketPath, idle], {

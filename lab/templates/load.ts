@@ -1,21 +1,14 @@
 import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LabfileError, type Issue } from '../errors.js';
+import { packageRoot } from '../runtime/package-root.js';
 import { CONTROL_CHAR_RE } from '../labfile/schema.js';
 import { parseTemplate } from './parse.js';
 import type { Template } from './schema.js';
 
 /** The project's vm-templates/ folder, found from this module whether run from source or dist/. */
 export function templatesDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'vm-templates')) && existsSync(path.join(dir, 'package.json'))) {
-      return path.join(dir, 'vm-templates');
-    }
-    dir = path.dirname(dir);
-  }
-  throw new Error('vm-templates/ not found beside the lab package');
+  return path.join(packageRoot(), 'vm-templates');
 }
 
 export function listTemplateNames(): string[] {
