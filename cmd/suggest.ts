@@ -1,20 +1,5 @@
 /** "Did you mean": the candidates closest to a mistyped word, for usage errors. */
-
-/** Edit distance with transpositions (optimal string alignment). */
-export function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  return d[a.length]![b.length]!;
-}
+import { editDistance } from '../lab/labfile/edit-distance.js';
 
 /**
  * The candidates a typo most likely meant: those that start with it (a prefix typed), else
@@ -26,7 +11,7 @@ export function suggest(word: string, candidates: readonly string[]): string[] {
   if (prefixed.length > 0 && prefixed.length <= 3) return prefixed;
   const limit = Math.min(3, Math.max(1, Math.floor(word.length / 3)));
   const scored = candidates
-    .map((c) => ({ c, d: distance(word, c) }))
+    .map((c) => ({ c, d: editDistance(word, c) }))
     .filter((x) => x.d <= limit)
     .sort((x, y) => x.d - y.d || x.c.localeCompare(y.c));
   const best = scored[0]?.d;

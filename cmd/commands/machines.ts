@@ -1,6 +1,7 @@
 import { labContext } from '../../lab/apply/context.js';
 import { status } from '../../lab/apply/status.js';
 import { ignoreEvents } from '../../lab/events.js';
+import { machinesJson } from '../../lab/plan/plan-json.js';
 import { loadLab } from '../../lab/spec/load.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { table } from '../output.js';
@@ -26,14 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!flags) return 0;
   const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const s = await status(labContext(lab, ignoreEvents));
-  const machines = s.nodes
-    .filter((n) => n.machineId)
-    .map((n) => ({
-      machine: n.machineId!,
-      ip: n.ip,
-      metadata: `lab=${lab.name},node=${n.name}`,
-      node: n.name,
-    }));
+  const machines = machinesJson(lab.name, s.nodes);
   const missing = s.nodes.filter((n) => !n.machineId);
   for (const n of missing)
     process.stderr.write(`${n.name}: no machine-id (${n.state}${n.lastError ? `: ${n.lastError}` : ''})\n`);

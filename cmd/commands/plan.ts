@@ -4,6 +4,7 @@ import { ignoreEvents } from '../../lab/events.js';
 import { loadLab } from '../../lab/spec/load.js';
 import { configChanges, renderingSecrets, type ConfigChanges } from '../../lab/plan/config-changes.js';
 import { isNoop, memberChanges } from '../../lab/plan/plan.js';
+import { planJson } from '../../lab/plan/plan-json.js';
 import { readRendering } from '../../lab/store/rendered.js';
 import { labfilePath, parseFlags } from '../args.js';
 import { printWarnings, table } from '../output.js';
@@ -44,28 +45,9 @@ export async function run(argv: string[]): Promise<number> {
     );
   }
   if (flags.values.json) {
-    const nodes = plan.nodes.map((p) => ({
-      ...p,
-      ...(member.has(p.node) ? { member: member.get(p.node) } : {}),
-      ...(changed.get(p.node)?.changes ? { changes: changed.get(p.node)!.changes } : {}),
-      ...(changed.get(p.node)?.note ? { changesNote: changed.get(p.node)!.note } : {}),
-      state: observed.get(p.node)?.state ?? 'missing',
-      then: ['wait-ssh', 'probe'],
-    }));
-    const leaving = plan.leaving
-      .filter((l) => l.actions.length > 0)
-      .map((l) => ({
-        node: l.node,
-        actions: l.actions,
-        reasons: l.reasons,
-        ...(member.has(l.node) ? { member: member.get(l.node) } : {}),
-        state: l.state,
-        ...(l.domain ? { domain: l.domain } : {}),
-        files: l.files,
-      }));
-    process.stdout.write(
-      `${JSON.stringify({ lab: lab.name, accelerator: accel.type, noop: isNoop(plan), network: plan.network, nodes, leaving }, null, 2)}\n`,
-    );
+    const states = new Map([...observed].map(([name, o]) => [name, o.state]));
+    const doc = planJson({ lab: lab.name, accelerator: accel.type, plan, member, states, changed });
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     return 0;
   }
   const rows = [['NODE', 'NOW', 'ACTIONS', 'ETCD', 'WHY']];

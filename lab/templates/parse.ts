@@ -1,6 +1,7 @@
 import type { Issue } from '../errors.js';
 import type { z } from 'zod';
-import { parseYaml, zodIssues, type ParseResult, type PathKey } from '../labfile/parse.js';
+import { parseYaml, type ParseResult, type PathKey } from '../labfile/parse.js';
+import { zodIssues } from '../labfile/zod-issues.js';
 import { templateSchema, type Dialect, type Template } from './schema.js';
 
 /** What each dialect's reader can read its config from. */

@@ -1,8 +1,7 @@
 // Every read command's --json keeps to its schema in schemas/cli. validate and image list
 // run through the CLI (from source) as a user runs them; status, units and checkpoint list
 // are built by the functions their commands call, from fakes of libvirt, the guests and the
-// lab folder. plan and machines shape their JSON inside cmd/commands/*.ts: here their
-// inputs come from the same functions and only the last step mirrors the command's (marked).
+// lab folder; plan and machines by planJson() and machinesJson(), as their commands do.
 // The e2e suite checks them against a running lab. Each schema is shown to refuse a real
 // output with one field changed.
 import { execa } from 'execa';
@@ -21,7 +20,8 @@ import { LabfileError } from '../../../lab/errors.js';
 import { probeNode } from '../../../lab/guest/probes/index.js';
 import type { ObservedUnit } from '../../../lab/guest/units.js';
 import type { LabSpec } from '../../../lab/plan/model.js';
-import { isNoop, memberChanges, planLab, type ObservedNode } from '../../../lab/plan/plan.js';
+import { memberChanges, planLab, type ObservedNode } from '../../../lab/plan/plan.js';
+import { machinesJson, planJson } from '../../../lab/plan/plan-json.js';
 import { loadLab } from '../../../lab/spec/load.js';
 import { snapshotName, writeCheckpoints, type CheckpointBook } from '../../../lab/store/checkpoints.js';
 import { LabDir } from '../../../lab/store/lab-dir.js';
@@ -333,17 +333,9 @@ describe('the JSON of the commands that need a lab, from their own functions', (
     expect(() => assertMatchesSchema('status', bad)).toThrow(/\/cluster\/etcdMembers/);
   });
 
-  it('machines: from the status (mirrors cmd/commands/machines.ts)', async () => {
+  it('machines: machinesJson() of the status', async () => {
     const s = await probedStatus();
-    // As cmd/commands/machines.ts shapes it.
-    const machines = s.nodes
-      .filter((n) => n.machineId)
-      .map((n) => ({
-        machine: n.machineId!,
-        ip: n.ip,
-        metadata: `lab=${example.name},node=${n.name}`,
-        node: n.name,
-      }));
+    const machines = machinesJson(example.name, s.nodes);
     expect(machines).toHaveLength(1);
     assertMatchesSchema('machines', printed(machines));
     const bad = printed(machines);
@@ -377,7 +369,7 @@ describe('the JSON of the commands that need a lab, from their own functions', (
     );
   });
 
-  it('plan: planLab() and memberChanges() (the document mirrors cmd/commands/plan.ts)', () => {
+  it('plan: planJson() of planLab() and memberChanges()', () => {
     const [n1, n2] = example.nodes;
     const observed = new Map<string, ObservedNode>([
       [n1!.name, { state: 'running', owned: true, configHash: 'old', diskExists: true, seedExists: true }],
@@ -399,30 +391,8 @@ describe('the JSON of the commands that need a lab, from their own functions', (
     ];
     const plan = planLab(example, desired, observed, { exists: false, active: false }, leaving);
     const member = memberChanges(example, plan, observed);
-    // As cmd/commands/plan.ts shapes it.
-    const doc = {
-      lab: example.name,
-      accelerator: 'qemu',
-      noop: isNoop(plan),
-      network: plan.network,
-      nodes: plan.nodes.map((p) => ({
-        ...p,
-        ...(member.has(p.node) ? { member: member.get(p.node) } : {}),
-        state: observed.get(p.node)?.state ?? 'missing',
-        then: ['wait-ssh', 'probe'],
-      })),
-      leaving: plan.leaving
-        .filter((l) => l.actions.length > 0)
-        .map((l) => ({
-          node: l.node,
-          actions: l.actions,
-          reasons: l.reasons,
-          ...(member.has(l.node) ? { member: member.get(l.node) } : {}),
-          state: l.state,
-          ...(l.domain ? { domain: l.domain } : {}),
-          files: l.files,
-        })),
-    };
+    const states = new Map([...observed].map(([name, o]) => [name, o.state]));
+    const doc = planJson({ lab: example.name, accelerator: 'qemu', plan, member, states });
     assertMatchesSchema('plan', printed(doc));
     expect(doc.nodes.map((n) => [n.node, n.actions[0], 'conflict' in n])).toEqual([
       ['coreos1', 'replace', false],
