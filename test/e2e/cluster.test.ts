@@ -12,9 +12,9 @@ import {
   statusJson,
   virsh,
   writeLabfile,
+  type LabRun,
   type StatusJson,
 } from './helpers.js';
-import { bridgeLabfile } from '../support/e2e-labfile.js';
 import {
   checkpointList,
   domainStates,
@@ -25,54 +25,51 @@ import {
   snapshotsOf,
   verbCount,
 } from './checkpoints.js';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assertMatchesSchema } from '../support/json-schema.js';
 
-const NAME = 'e2e3';
-const file = writeLabfile(
-  bridgeLabfile({
-    name: NAME,
-    services: '[etcd, docker]',
-    nodes: `  - { name: coreos1, ip: 10.77.0.52 }
-  - { name: coreos2, ip: 10.77.0.53 }
-  - name: coreos3
-    ip: 10.77.0.54
-    files: [{ path: /etc/motd, content: "welcome\\n", mode: "0644" }]
-`,
-    tail: `# The walkthrough's fleet units, scheduled by lab (the image has no fleet), on the
-# busybox image lab imports on every node (no registry).
-units:
-  - name: hello.service
-    content: |
-      [Unit]
-      Description=MyApp
-      After=docker.service
-      Requires=docker.service
+// The lab is Labfile.example.yaml itself, copied verbatim into a folder of its own: the
+// README's quick start and the examples of `lab --help` run there as typed (first and
+// last tests), the other tests name it with -f.
+const NAME = 'coreos-lab';
+const here = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-quickstart-'));
+const file = path.join(here, 'Labfile.example.yaml');
+copyFileSync(path.join(import.meta.dirname, '../../Labfile.example.yaml'), file);
 
-      [Service]
-      ExecStartPre=-/usr/bin/docker rm -f hello
-      ExecStart=/usr/bin/docker run --rm --name hello lab/busybox:local /bin/sh -c "while true; do echo Hello World; sleep 1; done"
-      ExecStop=/usr/bin/docker stop hello
-  - name: apache.{n}.service
-    count: 2
-    content: |
-      [Unit]
-      Description=My Apache Frontend
-      After=docker.service
-      Requires=docker.service
+/** The `lab …` lines of a text, comments cut. */
+const labLines = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.replace(/\s+#.*$/, '').trim())
+    .filter((l) => l.startsWith('lab '));
 
-      [Service]
-      ExecStartPre=-/usr/bin/docker rm -f apache
-      ExecStart=/usr/bin/docker run --rm --name apache -p 80:80 lab/busybox:local /bin/sh -c "mkdir -p /www && echo Hello from apache > /www/index.html && exec httpd -f -p 80 -h /www"
-      ExecStop=/usr/bin/docker stop apache
+/** The README's quick start: its ```sh block that brings up Labfile.example.yaml. */
+function readmeQuickStart(): string[] {
+  const readme = readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8');
+  const block = readme
+    .split('```sh\n')
+    .slice(1)
+    .map((b) => b.slice(0, b.indexOf('```')))
+    .find((b) => b.includes('\nlab up -f Labfile.example.yaml'));
+  if (!block) throw new Error('README.md: no ```sh block with lab up -f Labfile.example.yaml');
+  return labLines(block);
+}
 
-      [X-Fleet]
-      X-Conflicts=apache.*.service
-`,
-  }),
-);
+/** The examples `lab --help` prints. */
+async function helpExamples(): Promise<string[]> {
+  const r = await lab(['--help']);
+  const at = r.stdout.indexOf('\nExamples:\n');
+  if (r.code !== 0 || at < 0) throw new Error(`lab --help: no Examples section:\n${r.stdout}`);
+  return labLines(r.stdout.slice(at));
+}
+
+/** `lab ...` as typed, from the quick start's folder: words split on spaces, as the shell would. */
+async function typed(line: string): Promise<LabRun> {
+  expect(line, 'a line the test can split like the shell').toMatch(/^lab [\w./: -]+$/);
+  return lab(line.split(' ').slice(1), { cwd: here });
+}
 
 interface UnitRow {
   unit: string;
@@ -98,7 +95,7 @@ let terminal: Terminal | undefined;
 let destroyed: string | undefined;
 const timings: Record<string, number> = {};
 
-describe('a 3-node etcd + docker lab on a bridge', () => {
+describe('Labfile.example.yaml: a 3-node etcd + docker lab on a managed network', () => {
   beforeAll(async () => {
     before = await inventory(NAME);
   });
@@ -112,14 +109,45 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
   });
 
   // The suite's first boot of three guests (a setup step): the hooks' 15 min, not 10.
-  it('lab up brings all three nodes to healthy', { timeout: 15 * 60_000 }, async () => {
-    const r = await lab(['up', '-f', file]);
-    timings.up = r.ms;
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('lab is healthy');
-    expect(r.stderr).toMatch(/TCG|KVM/); // the accelerator choice is said
-    expect(r.stdout).toMatch(/write\/read across nodes ok/);
-  });
+  let quickStart: string[] = [];
+  it(
+    'the README quick start and the lab --help examples, run as typed in the folder of Labfile.example.yaml, bring all three nodes to healthy',
+    { timeout: 15 * 60_000 },
+    async () => {
+      quickStart = readmeQuickStart();
+      const help = await helpExamples();
+      // Each ends with lab down: the last test runs it, once the others used the lab.
+      expect(quickStart.at(-1)).toBe('lab down');
+      expect(help.at(-1)).toBe('lab down');
+      expect(quickStart).toContain('lab up -f Labfile.example.yaml');
+      const lines = [
+        ...new Set([...help.filter((l) => l.startsWith('lab validate')), ...quickStart, ...help]),
+      ].filter((l) => l !== 'lab down');
+      process.stderr.write(`\nQUICK START, as typed in ${here}:\n${lines.map((l) => `  ${l}\n`).join('')}`);
+      for (const line of lines) {
+        const r = await typed(line);
+        expect(r.code, `${line}\n${r.stderr}`).toBe(0);
+        if (line === 'lab up -f Labfile.example.yaml') {
+          timings.up = r.ms;
+          expect(r.stdout).toContain('lab is healthy');
+          expect(r.stderr).toMatch(/TCG|KVM/); // the accelerator choice is said
+          expect(r.stdout).toMatch(/write\/read across nodes ok/);
+        } else if (line === 'lab ssh coreos2 -- etcdctl get /message') {
+          expect(r.stdout).toBe('/message\nHello from coreos1\n');
+        } else if (line === 'lab status --json') {
+          const s = JSON.parse(r.stdout) as StatusJson;
+          assertMatchesSchema('status', s);
+          expect(s.lab).toBe(NAME);
+        } else if (line === 'lab status') {
+          for (const n of ['coreos1', 'coreos2', 'coreos3']) expect(r.stdout).toContain(n);
+        } else if (line.startsWith('lab validate')) {
+          expect(r.stdout + r.stderr).toMatch(/ok|valid/i);
+        }
+      }
+      // Every line was one of these (a new kind of line needs its own check above).
+      expect(lines.every((l) => /^lab (validate|image build|up|status|ssh) /.test(`${l} `))).toBe(true);
+    },
+  );
 
   let first: StatusJson;
   it('lab status --json shows one etcd leader, three distinct machine-ids equal to the domain UUIDs, docker up', async () => {
@@ -304,7 +332,7 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('Hello from coreos1');
     const motd = await lab(['ssh', 'coreos3', '-f', file, '--', 'cat', '/etc/motd']);
-    expect(motd.stdout).toBe('welcome\n');
+    expect(motd.stdout).toBe('Welcome to coreos3, a lab node.\n');
     const fail = await lab(['ssh', 'coreos1', '-f', file, '--', 'sh', '-c', 'exit 7']);
     expect(fail.code).toBe(7);
   });
@@ -326,16 +354,19 @@ describe('a 3-node etcd + docker lab on a bridge', () => {
   });
 
   it('another lab on the same bridge may not take an address that already answers', async () => {
+    // The bridge of the network lab made for coreos-lab, named by libvirt.
+    const bridge = /^Bridge:\s+(\S+)$/m.exec(await virsh(['net-info', `lab-${NAME}`]))?.[1];
+    expect(bridge).toBeTruthy();
     const other = writeLabfile(`name: e2eother
 template: debian-12-lab
-network: { mode: bridge, bridge: ${process.env.LAB_E2E_BRIDGE ?? 'labbr0'}, cidr: 10.77.0.0/24 }
-nodes: [{ name: intruder, ip: 10.77.0.53 }]
+network: { mode: bridge, bridge: ${bridge}, cidr: 10.52.0.0/24 }
+nodes: [{ name: intruder, ip: 10.52.0.53 }]
 `);
     const before = await inventory('e2eother');
     const r = await lab(['up', '-f', other]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('address already in use on');
-    expect(r.stderr).toContain('10.77.0.53 (intruder)');
+    expect(r.stderr).toContain('10.52.0.53 (intruder)');
     const after = await inventory('e2eother');
     expect(after.domains).toEqual(before.domains);
     // Nothing written either: no lab folder, no keys.
@@ -563,7 +594,7 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     const text = readFileSync(file, 'utf8');
     writeFileSync(
       file,
-      text.replace('{ name: coreos1, ip: 10.77.0.52 }', '{ name: coreos1, ip: 10.77.0.52, cpus: 2 }'),
+      text.replace('{ name: coreos1, ip: 10.52.0.52 }', '{ name: coreos1, ip: 10.52.0.52, cpus: 2 }'),
     );
     try {
       const drift = await shimmed(['checkpoint', 'restore', 'base', '-f', file]);
@@ -741,8 +772,8 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
       );
     const text = readFileSync(file, 'utf8');
     const changed = text.replace(
-      '{ name: coreos2, ip: 10.77.0.53 }',
-      '{ name: coreos2, ip: 10.77.0.53, memory: 704MiB }',
+      '{ name: coreos2, ip: 10.52.0.53 }',
+      '{ name: coreos2, ip: 10.52.0.53, memory: 704MiB }',
     );
     expect(changed).not.toBe(text);
     writeFileSync(file, changed);
@@ -766,8 +797,8 @@ nodes: [{ name: intruder, ip: 10.77.0.53 }]
     expect(await planOf()).toEqual({ coreos1: [], coreos2: [], coreos3: [] });
   });
 
-  it('lab down leaves no domain, overlay or seed behind, and a second down is fine', async () => {
-    const r = await lab(['down', '-f', file]);
+  it("lab down (the quick start's last line, as typed) leaves no domain, network, overlay or seed behind, and a second down is fine", async () => {
+    const r = await typed(quickStart.at(-1) ?? 'lab down');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('removed 3 domain(s)');
     expect(await inventory(NAME)).toEqual(before);

@@ -30,11 +30,12 @@ export interface LabRun {
 /** Runs `lab ARGS`, never throwing: tests assert on the exit code and output. */
 export async function lab(
   args: string[],
-  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<LabRun> {
   const t0 = performance.now();
   const r = await execa('node', [LAB, ...args], {
     reject: false,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     timeout: opts.timeoutMs ?? 20 * 60_000,
     stdin: 'ignore',
     env: opts.env ?? {},
@@ -48,7 +49,7 @@ export async function lab(
   };
   // Keep the CI log useful: every lab run's output, with its timing.
   process.stderr.write(
-    `\n$ lab ${args.join(' ')}  -> exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s\n${run.stderr}${run.stdout}\n`,
+    `\n${opts.cwd ? `(in ${opts.cwd}) ` : ''}$ lab ${args.join(' ')}  -> exit ${run.code} in ${(run.ms / 1000).toFixed(1)} s\n${run.stderr}${run.stdout}\n`,
   );
   return run;
 }
