@@ -295,7 +295,7 @@ describe('Labfile.example.yaml: a 3-node etcd + docker lab on a managed network'
     const table = await lab(['units', '-f', file]);
     expect(table.stdout.split('\n')[0]).toMatch(/^UNIT\s+LOAD\s+ACTIVE\s+SUB\s+DESC\s+MACHINE$/);
     expect(table.stdout).toMatch(
-      /^hello\.service\s+loaded\s+active\s+running\s+MyApp\s+[0-9a-f]{8}\.\.\.\/10\.77\.0\.5\d$/m,
+      /^hello\.service\s+loaded\s+active\s+running\s+MyApp\s+[0-9a-f]{8}\.\.\.\/10\.52\.0\.5\d$/m,
     );
     // hello's container prints Hello World every second on its node.
     const hello = u.on('hello.service')[0]!;
