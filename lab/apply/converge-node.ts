@@ -11,7 +11,6 @@ import type { AgentClient, GuestLink } from '../guest/agent.js';
 import { LOCAL_IMAGE, dockerRunCheck } from '../guest/probes/docker.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
 import { waitForSsh } from '../guest/ssh.js';
-import { renderingSecrets } from '../plan/config-changes.js';
 import type { NodeSpec } from '../plan/model.js';
 import type { NodePlan } from '../plan/plan.js';
 import type { BaseImage } from '../providers/images.js';
@@ -23,8 +22,8 @@ import type { DesiredNode } from '../render/node.js';
 import { failpoint } from '../runtime/failpoint.js';
 import { pollUntil } from '../runtime/poll.js';
 import { writeAtomic } from '../store/lab-dir.js';
-import { saveRendering } from '../store/rendered.js';
 import type { RecordedStep, StateWriter } from '../store/state-file.js';
+import { keepRendering } from './rendering.js';
 import { sshTargetFor, type LabContext } from './context.js';
 import { ensureMembership, leaveBeforeRebuild, type MemberRun } from './membership.js';
 import type { Deadlines } from './prepare.js';
@@ -148,7 +147,7 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
           await writeSeedIso(d.paths.seed, d.bundle.volumeLabel ?? 'cidata', d.bundle.files, ctx.signal);
         else if (d.paths.fwcfg)
           await writeAtomic(d.paths.fwcfg, Object.values(d.bundle.files)[0] ?? '', 0o600);
-        await keepRendering(run);
+        await keepRendering(run.ctx, run.desired, run.secret);
         failpoint('after-seed', name);
         await record('seed');
         emit(run, 'seed', 'done');
@@ -186,24 +185,6 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
         break;
     }
   }
-}
-
-/**
- * Keeps the first-boot files just written, which `lab plan` diffs the next rendering
- * against. Best effort: the seed is what counts, a lost copy only makes plan say less.
- */
-async function keepRendering(run: NodeRun): Promise<void> {
-  const { ctx, desired: d } = run;
-  const name = d.spec.name;
-  const known = renderingSecrets(run.secret, ctx.lab.name, name);
-  await saveRendering(ctx.dir, name, { configHash: d.configHash, files: d.bundle.files }, known).catch(
-    (err: unknown) =>
-      ctx.onEvent({
-        kind: 'log',
-        level: 'warn',
-        message: `${name}: its first-boot files were not kept for lab plan: ${describeError(err)}`,
-      }),
-  );
 }
 
 /**

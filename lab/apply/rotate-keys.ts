@@ -26,11 +26,13 @@ import { sleep } from '../runtime/clock.js';
 import type { NodeSpec } from '../plan/model.js';
 import { hostKey, userKey } from '../plan/identity.js';
 import { writeSeedIso } from '../providers/iso.js';
-import { renderNode } from '../render/node.js';
+import { renderNode, type DesiredNode } from '../render/node.js';
+import type { DomainType } from '../render/types.js';
 import { mapLimit } from '../runtime/limit.js';
 import { writeAtomic } from '../store/lab-dir.js';
 import { sshTargetFor, type LabContext } from './context.js';
 import { prepare } from './prepare.js';
+import { keepRendering } from './rendering.js';
 
 export interface RotateResult {
   nodes: { node: string; result: 'rotated' | 'already rotated'; hostKey: string }[];
@@ -77,22 +79,7 @@ export async function rotateKeys(ctx: LabContext): Promise<RotateResult> {
   // Every node logs in with the new keys only: they are the lab's now.
   await writeAtomic(ctx.dir.secretFile, `${next.toString('hex')}\n`, 0o600);
   await ctx.dir.writeAccessFiles(ctx.lab, next);
-  // What a node would be provisioned with now holds the new host key: its seed and the
-  // config hash in its definition follow (a define in place; the guest runs on).
-  await mapLimit(prepared.desired, 4, async (d) => {
-    const now = renderNode({
-      lab: ctx.lab,
-      node: d.spec,
-      paths: d.paths,
-      secret: next,
-      type: prepared.accel.type,
-    });
-    if (now.paths.seed)
-      await writeSeedIso(now.paths.seed, now.bundle.volumeLabel ?? 'cidata', now.bundle.files, ctx.signal);
-    else if (now.paths.fwcfg)
-      await writeAtomic(now.paths.fwcfg, Object.values(now.bundle.files)[0] ?? '', 0o600);
-    await ctx.virsh.define(now.xml);
-  });
+  await mapLimit(prepared.desired, 4, (d) => reprovision(ctx, d, next, prepared.accel.type));
   await rm(nextSecretFile(ctx), { force: true });
   return {
     nodes: settled.map((r, i) => ({
@@ -103,6 +90,26 @@ export async function rotateKeys(ctx: LabContext): Promise<RotateResult> {
     userKey: userKey(next, ctx.lab.name).fingerprint,
     ms: Math.round(performance.now() - started),
   };
+}
+
+/**
+ * What a node would be provisioned with now holds the new host key: its seed, the copy
+ * `lab plan` diffs against and the config hash in its definition follow (a define in
+ * place; the guest runs on).
+ */
+export async function reprovision(
+  ctx: Pick<LabContext, 'lab' | 'dir' | 'virsh' | 'onEvent' | 'signal'>,
+  d: Pick<DesiredNode, 'spec' | 'paths'>,
+  secret: Buffer,
+  type: DomainType,
+): Promise<void> {
+  const now = renderNode({ lab: ctx.lab, node: d.spec, paths: d.paths, secret, type });
+  if (now.paths.seed)
+    await writeSeedIso(now.paths.seed, now.bundle.volumeLabel ?? 'cidata', now.bundle.files, ctx.signal);
+  else if (now.paths.fwcfg)
+    await writeAtomic(now.paths.fwcfg, Object.values(now.bundle.files)[0] ?? '', 0o600);
+  await keepRendering(ctx, now, secret);
+  await ctx.virsh.define(now.xml);
 }
 
 /** One node's keys, old to new; each connection pins the host key it expects. */
