@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-let root: string | undefined;
+/** lab's package: its folder and the package.json read there, found once. */
+let found: { dir: string; version: string } | undefined;
 
 /**
  * The folder of lab's own package (package.json named "lab"), found by walking up from this
@@ -11,13 +12,20 @@ let root: string | undefined;
  * caller depends on how many folders separate it from the package.
  */
 export function packageRoot(): string {
-  if (root !== undefined) return root;
+  return labPackage().dir;
+}
+
+function labPackage(): { dir: string; version: string } {
+  if (found) return found;
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const file = path.join(dir, 'package.json');
-    if (existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'lab') {
-      root = dir;
-      return dir;
+    const pkg = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown })
+      : {};
+    if (pkg.name === 'lab') {
+      found = { dir, version: String(pkg.version) };
+      return found;
     }
     const up = path.dirname(dir);
     if (up === dir) throw new Error("lab's package.json not found above its own code");
@@ -37,6 +45,5 @@ export function cliPath(): string {
 
 /** The version in lab's package.json. */
 export function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string })
-    .version;
+  return labPackage().version;
 }
