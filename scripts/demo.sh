@@ -22,7 +22,7 @@ case ${1:-up} in
     bash scripts/install-host-deps.sh
     [ -d node_modules ] || npm ci --no-audit --no-fund
     npm run build
-    bash "$HARNESS/build-image.sh"
+    bash "$HARNESS/build-image.sh" debian-12-lab
     bash "$HARNESS/labns.sh" up
     in_ns up -f Labfile.example.yaml
     in_ns status --table -f Labfile.example.yaml

@@ -1,6 +1,11 @@
 #!/bin/bash
 # build.sh OUTDIR - build the debian-12-lab guest image from Debian packages.
 #
+# LAB_IMAGE_VARIANT picks what provisions the guest at first boot:
+#   lab (default)  cloud-init, from a NoCloud/ConfigDrive seed; initramfs-tools
+#   ignition       upstream Ignition in a dracut initramfs, from QEMU fw_cfg
+#                  (debian-12-ignition: vm-templates/debian-12-ignition/build.sh)
+#
 #   mmdebstrap (directory) -> mkfs.ext4 -d (no loop device, no mount) -> qcow2
 #
 # OUTDIR gets: disk.qcow2 (unpartitioned ext4, label labroot, the guest's
@@ -26,18 +31,26 @@ SUITE=bookworm
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECMIRROR=${SECMIRROR:-http://deb.debian.org/debian-security}
 RAW_SIZE=${RAW_SIZE:-}
+VARIANT=${LAB_IMAGE_VARIANT:-lab}
 
 PKGS=(
   systemd systemd-sysv udev dbus            # init; hostnamectl needs dbus
-  linux-image-cloud-amd64 initramfs-tools   # virtio drivers are modules: initrd needed
+  linux-image-cloud-amd64                   # virtio drivers are modules: initrd needed
   e2fsprogs openssh-server sudo
-  cloud-init                                # NoCloud / ConfigDrive seeds
   etcd-server etcd-client docker.io
   apparmor          # the cloud kernel enables AppArmor; dockerd then needs apparmor_parser
   iproute2 iputils-ping procps netbase
   qemu-guest-agent
   busybox-static    # source of the registry-free docker image (customize.sh)
 )
+case "$VARIANT" in
+  lab) PKGS+=(initramfs-tools cloud-init) ;; # cloud-init: NoCloud / ConfigDrive seeds
+  # 30ignition needs dracut's url-lib and network modules (dracut-network); url-lib
+  # installs only when curl is there. dracut conflicts with initramfs-tools.
+  ignition) PKGS+=(dracut dracut-network curl ignition) ;;
+  *) echo "build.sh: LAB_IMAGE_VARIANT must be lab or ignition, not $VARIANT" >&2; exit 2 ;;
+esac
+export LAB_IMAGE_VARIANT=$VARIANT
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 now() { date +%s.%N; }
@@ -108,7 +121,7 @@ ROOT=$WORK/rootfs
 IMG=$WORK/image
 mkdir "$IMG"
 
-log "mmdebstrap $SUITE (${#PKGS[@]} packages asked) into $ROOT"
+log "mmdebstrap $SUITE, variant $VARIANT (${#PKGS[@]} packages asked) into $ROOT"
 # Mirrors are explicit arguments and stdin is /dev/null: with neither, mmdebstrap
 # reads sources.list from stdin, which hangs or misreads in CI.
 # Recommends are not installed; man/info/locale/doc are dropped.

@@ -1,11 +1,14 @@
 #!/bin/sh
 # customize.sh ROOT - mmdebstrap --customize-hook for the debian-12-lab image.
 # Makes the chroot a neutral, cloneable guest: every per-node fact (hostname,
-# IP, keys, etcd cluster) comes later from the cloud-init seed, never from here.
+# IP, keys, etcd cluster) comes later from the first-boot config (the cloud-init
+# seed, or Ignition's config with LAB_IMAGE_VARIANT=ignition), never from here.
 # Runs on the build host with the finished chroot at $1 (see build.sh).
 set -eu
 R=${1:?usage: customize.sh ROOTDIR}
 [ -d "$R/etc" ] || { echo "customize.sh: $R is not a root filesystem" >&2; exit 1; }
+VARIANT=${LAB_IMAGE_VARIANT:-lab}
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 # The disk is one unpartitioned ext4 (mkfs -L labroot); the label also fits a
 # partitioned layout, unlike /dev/vda.
@@ -29,6 +32,7 @@ rm -f "$R"/etc/ssh/ssh_host_*_key "$R"/etc/ssh/ssh_host_*_key.pub
 mkdir -p "$R/etc/ssh/sshd_config.d"
 echo 'PasswordAuthentication no' > "$R/etc/ssh/sshd_config.d/10-lab.conf"
 
+if [ "$VARIANT" = lab ]; then
 # cloud-init: only NoCloud (label cidata) and ConfigDrive (config-2), never a
 # metadata service; networkd renderer (no ifupdown/netplan in the image);
 # C.UTF-8 because the default en_US.UTF-8 fails without `locales` (status
@@ -52,7 +56,6 @@ cloud_final_modules: [ write-files-deferred, scripts-vendor, scripts-per-once,
 CFG
 
 # cloud-init renders network-config into /etc/systemd/network/10-cloud-init-ethN.network.
-chroot "$R" systemctl enable systemd-networkd.service
 # A lab bridge has no IPv6 router: without IPv6AcceptRA=no networkd waits ~12 s
 # for router solicitations, and wait-online, cloud-init and sshd wait with it.
 # cloud-init 22.4 ignores v2 `accept-ra` on static links, hence drop-ins.
@@ -61,9 +64,13 @@ for i in 0 1 2 3; do
   mkdir -p "$d"
   printf '[Network]\nIPv6AcceptRA=no\n' > "$d/10-lab.conf"
 done
+fi
+# The static address is a networkd file (cloud-init's, or the one Ignition writes).
+chroot "$R" systemctl enable systemd-networkd.service
 
-# etcd, docker and containerd start at boot only once cloud-init's write_files
-# (cloud-init.service, before sysinit.target) has written their config: no
+# etcd, docker and containerd start at boot only once their config is written
+# (by cloud-init's write_files before sysinit.target, by Ignition in the initramfs,
+# or, for etcd's membership, by lab over SSH): no
 # runcmd `systemctl enable` (~15 s per unit under TCG via update-rc.d), no race.
 # An etcd started on Debian's defaults would bootstrap a lone 1-member cluster
 # in /var/lib/etcd/default that can never join the lab's static cluster.
@@ -120,6 +127,10 @@ mkdir -p "$R/usr/share/lab"
 tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner \
   --mtime="@$(stat -c %Y "$bb")" -cf "$R/usr/share/lab/busybox-rootfs.tar" .
 chmod 0644 "$R/usr/share/lab/busybox-rootfs.tar"
+
+if [ "$VARIANT" = ignition ]; then
+  sh "$HERE/ignition.sh" "$R"
+fi
 
 # apt's binary caches are rebuilt on demand; no need to ship them.
 rm -f "$R"/var/cache/apt/*.bin
