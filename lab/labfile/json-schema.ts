@@ -8,6 +8,7 @@ import { labfileSchema } from './schema.js';
  */
 export const SHIPPED_TEMPLATES: readonly string[] = [
   'coreos-alpha',
+  'debian-12-ignition',
   'debian-12-lab',
   'fedora-coreos-stable',
   'flatcar-alpha',

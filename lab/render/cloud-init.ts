@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import type { FileSpec } from '../labfile/schema.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { etcdEnvironment, etcdctlEnvironment, etcdctlProfile } from './etcd.js';
+import { DOCKER_DAEMON_JSON } from './units.js';
 import type { ProvisioningBundle, ProvisioningRenderer, RenderInput } from './types.js';
 
 const YAML_OPTS = { lineWidth: 0, sortMapEntries: false } as const;
@@ -59,7 +60,7 @@ function userData({ lab, node, keys, legacy }: RenderInput): string {
     files.push({
       path: '/etc/docker/daemon.json',
       permissions: '0644',
-      content: '{ "log-driver": "journald" }\n',
+      content: DOCKER_DAEMON_JSON,
     });
   files.push(...node.files.map(writeFilesEntry));
   const doc = {

@@ -94,7 +94,8 @@ export function etcdEnvironment(
 }
 
 /**
- * Where lab writes a node's membership at runtime, and what: Debian's etcd reads
+ * Where lab writes a node's membership at runtime, and what: Debian's etcd (debian-12-lab,
+ * debian-12-ignition) reads
  * /etc/default/etcd (the image starts etcd only once it exists), so the whole member
  * environment goes there; the CoreOS-family units read /etc/lab/etcd-membership.env,
  * which their first-boot drop-in names and waits for (ConditionPathExists).
@@ -107,7 +108,8 @@ export function membershipFile(
   membership: EtcdMembership,
 ): { path: string; content: string; unit: string } {
   const unit = node.template.services.etcd?.unit ?? 'etcd.service';
-  if (node.template.provisioning.dialect === 'cloud-init')
+  // Debian's etcd package, provisioned by cloud-init or Ignition alike.
+  if (node.template.provisioning.dialect === 'cloud-init' || node.template.os === 'debian')
     return { path: '/etc/default/etcd', content: etcdEnvironment(lab, node, { membership }), unit };
   if (etcdGeneration(node.template.services.etcd?.version) === 'v0') {
     const peers = membership.cluster.filter((c) => c.name !== node.name);

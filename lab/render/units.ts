@@ -1,6 +1,9 @@
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { MEMBERSHIP_GATE, etcdMemberSettings } from './etcd.js';
 
+/** Docker's config on the Debian images: writing it is what lets their docker start. */
+export const DOCKER_DAEMON_JSON = '{ "log-driver": "journald" }\n';
+
 /** A systemd unit as a provisioning config carries it: whole contents, or a drop-in. */
 export interface UnitConfig {
   name: string;

@@ -234,7 +234,7 @@ describe('lab completion', { timeout: 180_000 }, () => {
       expect(await fish('lab st')).toEqual(['status']);
       expect(await fish('lab ssh ')).toEqual(['coreos1', 'coreos2', 'coreos3']);
       expect(await fish(`lab -f ${mixed} ssh `)).toEqual(['old1', 'web1']);
-      expect(await fish('lab image build debian')).toEqual(['debian-12-lab']);
+      expect(await fish('lab image build debian')).toEqual(['debian-12-ignition', 'debian-12-lab']);
       expect(await fish('lab inventory --format=')).toEqual(['--format=ansible', '--format=json']);
       expect(await fish('lab checkpoint delete ex')).toEqual(['exercise3']);
     },

@@ -14,7 +14,7 @@ const lines = (text: string, file = 'Labfile.yaml') => {
 };
 
 const KNOWN =
-  '(known: coreos-alpha, debian-12-lab, fedora-coreos-stable, flatcar-alpha, flatcar-beta, flatcar-stable, flatcar-stable-cloudconfig)';
+  '(known: coreos-alpha, debian-12-ignition, debian-12-lab, fedora-coreos-stable, flatcar-alpha, flatcar-beta, flatcar-stable, flatcar-stable-cloudconfig)';
 
 describe('a Labfile with problems of every kind', () => {
   const text = [
