@@ -31,6 +31,8 @@ export interface NodesContext {
   network: CheckedNetwork;
   templates: UsedTemplates;
   report: Report;
+  /** Filled with where each resolved node came from (its name -> its Labfile path). */
+  positions?: Map<string, PathKey[]>;
 }
 
 /** What the node steps share while walking the nodes in order. */
@@ -54,7 +56,10 @@ export function resolveNodes(ctx: NodesContext): NodeSpec[] {
   const nodes: NodeSpec[] = [];
   for (const n of expandNodes(ctx.labfile)) {
     const node = resolveNode(walk, n);
-    if (node) nodes.push(node);
+    if (node) {
+      nodes.push(node);
+      ctx.positions?.set(node.name, n.at);
+    }
   }
   const count = walk.seen.name.size;
   if (count > 64) ctx.report.at(['nodes'], `a lab has at most 64 nodes (this one has ${count})`);

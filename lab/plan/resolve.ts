@@ -8,8 +8,9 @@ import { resolveUnits } from './lab-units.js';
 import type { LabSpec } from './model.js';
 import { checkNetwork, networkSpec } from './network.js';
 import { resolveNodes } from './nodes.js';
-import { dedupe, inSourceOrder, newReport } from './report.js';
+import { dedupe, inSourceOrder, newReport, type Report } from './report.js';
 import { usedTemplates, type TemplateLookup, type UsedTemplates } from './template-lookup.js';
+import { ignitionOwnPaths } from '../render/ignition.js';
 
 /**
  * A node whose etcd runs from a container the template pulls at boot (Fedora CoreOS's
@@ -63,28 +64,52 @@ export function resolveLab(
     get: (ref) => found.get(ref),
   };
   templates.use(labfile.template, ['template']);
-  const nodes = resolveNodes({ labfile, network, templates, report });
+  const positions = new Map<string, PathKey[]>();
+  const nodes = resolveNodes({ labfile, network, templates, report, positions });
   const etcd = resolveEtcd(labfile, nodes, report);
   if (usable(['network', 'mode']) && usable(['network', 'forward'])) checkPullsAtBoot(labfile, nodes, report);
   const units = resolveUnits(labfile, nodes, report);
 
   const user = labfile.ssh?.user ?? templates.get(labfile.template)?.ssh.user ?? 'core';
-  const issues = report.issues.filter((i) => usable([...(source.pathOf(i) ?? [])]));
-  if (issues.length > 0) return { ok: false, issues: inSourceOrder(dedupe(issues)) };
+  const issues = () => report.issues.filter((i) => usable([...(source.pathOf(i) ?? [])]));
+  if (issues().length > 0) return { ok: false, issues: inSourceOrder(dedupe(issues())) };
 
-  return {
-    ok: true,
-    lab: {
-      name: labfile.name,
-      ...(labfile.libvirt ? { uri: labfile.libvirt } : {}),
-      accelerator: labfile.accelerator ?? 'auto',
-      network: networkSpec(labfile.name, labfile.network, network),
-      ssh: { user, authorizedKeys: labfile.ssh?.authorizedKeys ?? [] },
-      etcd,
-      nodes,
-      units,
-      warnings: dedupe(report.warnings),
-      labfileHash: sha256(canonicalJson(labfile)),
-    },
+  const lab: LabSpec = {
+    name: labfile.name,
+    ...(labfile.libvirt ? { uri: labfile.libvirt } : {}),
+    accelerator: labfile.accelerator ?? 'auto',
+    network: networkSpec(labfile.name, labfile.network, network),
+    ssh: { user, authorizedKeys: labfile.ssh?.authorizedKeys ?? [] },
+    etcd,
+    nodes,
+    units,
+    warnings: dedupe(report.warnings),
+    labfileHash: sha256(canonicalJson(labfile)),
   };
+  // What needs the whole lab: checked once everything else is right.
+  checkIgnitionPaths(lab, positions, report);
+  if (issues().length > 0) return { ok: false, issues: inSourceOrder(dedupe(issues())) };
+  return { ok: true, lab };
+}
+
+/**
+ * Ignition refuses a config that lists one path twice, and it finds out in the guest's
+ * first boot, which then stops in the initramfs's emergency shell. A Labfile file at a
+ * path lab's own Ignition config for that node already writes (/etc/hostname, the network
+ * file, the host key...) is refused here instead, before anything boots.
+ */
+function checkIgnitionPaths(lab: LabSpec, positions: Map<string, PathKey[]>, report: Report): void {
+  for (const node of lab.nodes) {
+    if (node.template.provisioning.dialect !== 'ignition' || node.files.length === 0) continue;
+    const at = positions.get(node.name);
+    if (!at) continue;
+    const own = ignitionOwnPaths(lab, node);
+    node.files.forEach((f, k) => {
+      if (own.has(f.path))
+        report.at(
+          [...at, 'files', k, 'path'],
+          `file ${f.path}: lab's Ignition config for template ${node.template.name} already writes this path, and Ignition refuses a path listed twice: choose another path (or a drop-in folder such as ${f.path}.d/)`,
+        );
+    });
+  }
 }

@@ -11,6 +11,8 @@ import { nodeKeys } from '../../lab/render/node.js';
 import { COREOS_CLOUDINIT_KEYS } from '../../lab/labfile/coreos-cloudinit-keys.js';
 import { labSpec } from '../support/lab-spec.js';
 import { renderIgnition } from '../../lab/render/ignition.js';
+import { ignitionValidate } from '../../lab/providers/ignition-validate.js';
+import type { RenderInput } from '../../lab/render/types.js';
 
 const golden = path.join(import.meta.dirname, '../golden');
 const data = path.join(import.meta.dirname, 'data');
@@ -79,6 +81,62 @@ describe('Ignition configs pass the official JSON Schema of their spec version',
     expect(ignitionErrors(bad).length).toBeGreaterThanOrEqual(3);
     expect(ignitionErrors({ ignition: { version: '2.2.0' } })).toEqual([
       'no schema for Ignition spec version "2.2.0"',
+    ]);
+  });
+});
+
+/** A template's node rendered at another Ignition spec version. */
+function renderedAt(template: string, version: string, extraNode = ''): string {
+  const lab = labSpec({
+    name: 'v',
+    template,
+    extra: 'services: [etcd, docker]\n',
+    nodes: `  - { name: a, ip: 10.9.0.2${extraNode}, files: [{ path: /x, content: 'y', mode: '0640', owner: core }] }\n`,
+  });
+  const node = lab.nodes[0]!;
+  const input: RenderInput = {
+    lab,
+    node: {
+      ...node,
+      template: {
+        ...node.template,
+        provisioning: { ...node.template.provisioning, ignitionVersion: version },
+      },
+    },
+    keys: nodeKeys(lab, node, Buffer.alloc(32, 2)),
+  };
+  return renderIgnition(input).files['config.ign']!;
+}
+
+/** ignition-validate's errors, or a failure saying it is missing (CI installs it). */
+async function validateErrors(config: string): Promise<string[]> {
+  const findings = await ignitionValidate(config);
+  if (!findings)
+    throw new Error('ignition-validate is not installed or does not read this version: apt install ignition');
+  return findings.filter((f) => f.level === 'error').map((f) => `$.${f.at.join('.')}: ${f.message}`);
+}
+
+// Upstream Ignition 2.14 (Debian 12's `ignition`), the program debian-12-ignition boots with.
+describe('ignition-validate reads every rendered config of spec 3.0-3.3 as valid', () => {
+  const readable = ignitionFiles.filter((f) => /"version": "3\.[0-3]\.0"/.test(readFileSync(f, 'utf8')));
+  it('there are goldens of those versions', () => {
+    expect(readable.map(rel)).toContain('ignition3/out/i1/config.ign');
+  });
+  it.each(readable.map(rel))('%s', async (f) => {
+    expect(await validateErrors(readFileSync(path.join(golden, f), 'utf8'))).toEqual([]);
+  });
+  it.each(
+    ['debian-12-ignition', 'flatcar-stable'].flatMap((t) =>
+      ['3.0.0', '3.1.0', '3.2.0', '3.3.0'].map((v) => [t, v] as const),
+    ),
+  )('a %s node rendered as spec %s', async (template, version) => {
+    expect(await validateErrors(renderedAt(template, version))).toEqual([]);
+  });
+  it('fails a config Ignition refuses, with its message (the check can fail)', async () => {
+    const bad = JSON.parse(renderedAt('debian-12-ignition', '3.3.0')) as { storage: { files: unknown[] } };
+    bad.storage.files.push(bad.storage.files[0]);
+    expect(await validateErrors(JSON.stringify(bad))).toEqual([
+      `$.storage.files.${bad.storage.files.length - 1}: duplicate entry defined`,
     ]);
   });
 });
