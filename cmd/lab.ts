@@ -18,6 +18,7 @@ const COMMANDS: Record<CommandName, () => Promise<CommandModule>> = {
   up: () => import('./commands/up.js'),
   status: () => import('./commands/status.js'),
   ssh: () => import('./commands/ssh.js'),
+  logs: () => import('./commands/logs.js'),
   machines: () => import('./commands/machines.js'),
   units: () => import('./commands/units.js'),
   reset: () => import('./commands/reset.js'),

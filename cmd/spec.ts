@@ -58,6 +58,11 @@ export const COMMANDS_SPEC = {
     options: {},
     args: ['nodes'],
   },
+  logs: {
+    summary: "print a node's serial console log, made safe for the terminal: lab logs NODE [--follow]",
+    options: { follow: { short: 'F' }, lines: { value: 'text' }, raw: {} },
+    args: ['nodes'],
+  },
   machines: {
     summary: "each node's machine-id, IP and metadata, like fleetctl list-machines (--json)",
     options: { json, full: {} },

@@ -125,6 +125,17 @@ describe('a lab on debian-12-ignition: provisioned by upstream Ignition', () => 
     }
   });
 
+  it('lab logs shows the console log lab keeps: the initramfs running Ignition, no escape sequence', async () => {
+    const r = await lab(['logs', NODES[0]!, '-f', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Finished .*Ignition \(files\)/);
+    expect(r.stdout).toMatch(new RegExp(`^${NODES[0]} login:`, 'm'));
+    expect(r.stdout).not.toContain('\u001b');
+    expect(r.stdout).not.toContain('\r');
+    const raw = await lab(['logs', NODES[0]!, '--raw', '--lines', '5', '-f', file]);
+    expect(raw.stdout.split('\n').length).toBeLessThanOrEqual(6);
+  });
+
   it('etcdctl put on one node, get on another; docker runs a container', async () => {
     const first = NODES[0]!;
     const last = NODES.at(-1)!;
