@@ -19,7 +19,7 @@ import {
   type Checkpoint,
   type CheckpointNode,
 } from '../store/checkpoints.js';
-import { deleteCheckpoint, deleteOrphans, observeLab } from './checkpoints.js';
+import { deleteCheckpoint, deleteOrphans, diskIdentity, observeLab } from './checkpoints.js';
 import type { LabContext } from './context.js';
 
 export interface SaveResult {
@@ -77,7 +77,7 @@ export async function saveCheckpoint(
         configHash: o.configHash ?? '',
         memoryMiB: o.memoryMiB ?? node.memoryMiB,
         vcpus: o.vcpus ?? node.cpus,
-        diskIno: (await stat(disk)).ino,
+        ...diskIdentity(await stat(disk, { bigint: true })),
         ...(stateBytes !== undefined ? { stateBytes } : {}),
       },
     ];

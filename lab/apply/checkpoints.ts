@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { imageInfo } from '../providers/qemu-img.js';
 import { LabError } from '../errors.js';
@@ -22,6 +23,7 @@ import {
   writeCheckpoints,
   type Checkpoint,
   type CheckpointBook,
+  type CheckpointNode,
 } from '../store/checkpoints.js';
 import type { LabContext } from './context.js';
 import { observeNodes } from './observe.js';
@@ -62,6 +64,23 @@ export async function listCheckpoints(
   return { checkpoints, ...(book.restored ? { restored: book.restored } : {}) };
 }
 
+/** What a checkpoint records of a node's overlay file, to know it again. */
+export function diskIdentity(st: BigIntStats): Pick<CheckpointNode, 'diskIno' | 'diskBirthNs'> {
+  return { diskIno: Number(st.ino), diskBirthNs: String(st.birthtimeNs) };
+}
+
+/**
+ * Whether the file at a node's disk path is still the one the checkpoint saw: the same
+ * inode and, when recorded, the same birth time (a new file may reuse a freed inode). Pure.
+ */
+export function sameDisk(
+  was: Pick<CheckpointNode, 'diskIno' | 'diskBirthNs'>,
+  now: Pick<BigIntStats, 'ino' | 'birthtimeNs'>,
+): boolean {
+  if (BigInt(was.diskIno) !== now.ino) return false;
+  return was.diskBirthNs === undefined || was.diskBirthNs === String(now.birthtimeNs);
+}
+
 /**
  * What changed since the checkpoint was taken that a restore cannot undo: nodes that
  * joined or left, a node's disk re-created (lab reset, a replace: the snapshot went with
@@ -83,12 +102,9 @@ export async function staleness(
   const per = await mapLimit(nodes, 8, async (node) => {
     const was = cp.nodes[node.name]!;
     const disk = ctx.dir.nodePaths(node, imageLocation(node.template)).disk;
-    const ino = await stat(disk).then(
-      (s) => s.ino,
-      () => undefined,
-    );
-    if (ino === undefined) return `${node.name}: its disk is gone`;
-    if (ino !== was.diskIno) return `${node.name}: its disk was re-created since (lab reset, or a replace)`;
+    const now = await stat(disk, { bigint: true }).catch(() => undefined);
+    if (now === undefined) return `${node.name}: its disk is gone`;
+    if (!sameDisk(was, now)) return `${node.name}: its disk was re-created since (lab reset, or a replace)`;
     if (was.uuid !== node.uuid) return `${node.name}: another identity since`;
     if (!(await snapshotNames(ctx.virsh, node.domain)).includes(cp.snapshot))
       return `${node.name}: libvirt has no snapshot ${cp.snapshot}`;

@@ -19,6 +19,13 @@ export interface CheckpointNode {
   vcpus: number;
   /** The overlay's inode: a reset or replace makes a new file (and loses the snapshot). */
   diskIno: number;
+  /**
+   * The overlay's birth time (statx btime, ns, as a decimal string). With the inode it
+   * tells the file apart from a new one: ext4 gives a freed inode number to the next file
+   * made, so a replaced overlay can have its predecessor's (CI, 2026-12-07). Absent in
+   * checkpoints taken before it was recorded: the inode alone then.
+   */
+  diskBirthNs?: string;
   /** Size of the memory state saved in the overlay, from qemu-img. */
   stateBytes?: number;
 }

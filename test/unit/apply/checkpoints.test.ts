@@ -1,7 +1,16 @@
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chosenNodes } from '../../../lab/apply/checkpoint-restore.js';
 import { roomShortfall } from '../../../lab/apply/checkpoint-save.js';
-import { definitionDrift, findCheckpoint, secretDigest } from '../../../lab/apply/checkpoints.js';
+import {
+  definitionDrift,
+  diskIdentity,
+  findCheckpoint,
+  sameDisk,
+  secretDigest,
+} from '../../../lab/apply/checkpoints.js';
 import { parseNames } from '../../../lab/providers/snapshots.js';
 import { parseImageInfo } from '../../../lab/providers/qemu-img.js';
 import { renderNode } from '../../../lab/render/node.js';
@@ -161,5 +170,37 @@ describe('checkpoints: room on the disk, checked before any node is paused', () 
     expect(roomShortfall(0, [4096], '/var/lib/lab/x/disks')).toMatch(
       /0\.0 GiB free in \/var\/lib\/lab\/x\/disks, up to 4\.5 GiB needed/,
     );
+  });
+});
+
+describe("checkpoints: a node's disk known again", () => {
+  const st = (ino: bigint, birthtimeNs: bigint) => ({ ino, birthtimeNs });
+  it('the same inode and birth time: the same file', () => {
+    expect(sameDisk({ diskIno: 12, diskBirthNs: '1765000000123456789' }, st(12n, 1765000000123456789n))).toBe(
+      true,
+    );
+  });
+  it('a new file that was given the freed inode number of the old one is another file', () => {
+    // As in CI on 2026-12-07: a replaced overlay had its predecessor's inode on ext4.
+    expect(sameDisk({ diskIno: 12, diskBirthNs: '1765000000123456789' }, st(12n, 1765000099000000000n))).toBe(
+      false,
+    );
+    expect(sameDisk({ diskIno: 12, diskBirthNs: '1765000000123456789' }, st(13n, 1765000000123456789n))).toBe(
+      false,
+    );
+  });
+  it('a checkpoint taken before birth times were recorded: the inode alone', () => {
+    expect(sameDisk({ diskIno: 12 }, st(12n, 5n))).toBe(true);
+    expect(sameDisk({ diskIno: 12 }, st(14n, 5n))).toBe(false);
+  });
+  it('recorded from a real file: itself matches, a file made again at its path does not', () => {
+    const f = path.join(os.tmpdir(), `lab-disk-${process.pid}.qcow2`);
+    writeFileSync(f, 'a');
+    const was = diskIdentity(statSync(f, { bigint: true }));
+    expect(sameDisk(was, statSync(f, { bigint: true }))).toBe(true);
+    rmSync(f);
+    writeFileSync(f, 'b');
+    expect(sameDisk(was, statSync(f, { bigint: true }))).toBe(false);
+    rmSync(f);
   });
 });
