@@ -8,6 +8,7 @@ import {
   eventually,
   inventory,
   lab,
+  pinnedHostKeys,
   screenRow,
   statusJson,
   virsh,
@@ -178,21 +179,8 @@ describe('Labfile.example.yaml: a 3-node etcd + docker lab on a managed network'
   });
 
   it('every node has its own identity, read in the guest: machine-id, D-Bus machine id, DHCP DUID source, SSH host key, MAC (R20)', async () => {
-    const { readFileSync } = await import('node:fs');
-    const path = await import('node:path');
     // The host keys lab pinned before the first boot, by node.
-    const pinned = new Map(
-      readFileSync(
-        path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME, 'private', 'known_hosts'),
-        'utf8',
-      )
-        .trim()
-        .split('\n')
-        .map((l) => {
-          const [names, type, blob] = l.split(' ');
-          return [names!.split(',')[0]!.replace(`${NAME}-`, ''), `${type} ${blob}`] as const;
-        }),
-    );
+    const pinned = pinnedHostKeys(NAME);
     const ids: Record<string, Record<string, string>> = {};
     for (const n of first.nodes) {
       // As root on the guest: the files, and what the system bus's services answer

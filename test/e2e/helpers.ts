@@ -72,6 +72,20 @@ export async function inventory(
   };
 }
 
+/** The host keys lab pinned before the nodes' first boot (its known_hosts), by node name. */
+export function pinnedHostKeys(labName: string): Map<string, string> {
+  const file = path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', labName, 'private', 'known_hosts');
+  return new Map(
+    readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [names, type, blob] = l.split(' ');
+        return [names!.split(',')[0]!.replace(`${labName}-`, ''), `${type} ${blob}`] as const;
+      }),
+  );
+}
+
 export function writeLabfile(text: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-'));
   const file = path.join(dir, 'Labfile.yaml');

@@ -4,11 +4,20 @@
 // Read in the guest: Ignition's own journal lines, the files it wrote, the user and keys
 // it made; then an in-guest reboot runs no Ignition stage.
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { eventually, FULL, inventory, lab, statusJson, virsh, writeLabfile } from './helpers.js';
+import {
+  eventually,
+  FULL,
+  inventory,
+  lab,
+  pinnedHostKeys,
+  statusJson,
+  virsh,
+  writeLabfile,
+} from './helpers.js';
 
 const NAME = 'e2eign';
 // CI boots two members (the path is the same per node); the full suite the issue's three.
@@ -64,18 +73,7 @@ describe('a lab on debian-12-ignition: provisioned by upstream Ignition', () => 
     expect(s.cluster.duplicateMachineIds).toEqual([]);
     // In the guest: machine-id (lab's, from the SMBIOS UUID), the served host key (the one
     // lab pinned before the first boot), no cloud-init anywhere on the image.
-    const pinned = new Map(
-      readFileSync(
-        path.join(process.env.LAB_STATE_DIR ?? '/var/lib/lab', NAME, 'private', 'known_hosts'),
-        'utf8',
-      )
-        .trim()
-        .split('\n')
-        .map((l) => {
-          const [names, type, blob] = l.split(' ');
-          return [names!.split(',')[0]!.replace(`${NAME}-`, ''), `${type} ${blob}`] as const;
-        }),
-    );
+    const pinned = pinnedHostKeys(NAME);
     const ids = new Set<string>();
     for (const n of s.nodes) {
       const g = await run(
@@ -208,7 +206,6 @@ describe('a lab on debian-12-ignition: provisioned by upstream Ignition', () => 
   it('a changed first-boot config is a replace (Ignition runs once), as lab plan says', async () => {
     const changed = path.join(path.dirname(file), 'Labfile.yaml');
     const text = readFileSync(changed, 'utf8');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(
       changed,
       text.replace(`content: "written by Ignition on ${NODES[0]}`, `content: "changed on ${NODES[0]}`),

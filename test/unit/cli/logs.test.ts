@@ -1,6 +1,6 @@
 // lab logs: a node's console log, as lab keeps it, printed safe for the terminal.
 import { execa } from 'execa';
-import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -71,7 +71,6 @@ describe('lab logs', { timeout: 60_000 }, () => {
     const { state, log } = stateWith('');
     const other = path.join(tmp('logs-other'), 'secret');
     writeFileSync(other, 'not a console log\n');
-    const { rmSync } = await import('node:fs');
     rmSync(log);
     symlinkSync(other, log);
     const link = await cli(['logs', 'coreos1', '-f', example], { env: { LAB_STATE_DIR: state } });
