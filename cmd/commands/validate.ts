@@ -4,7 +4,7 @@ import { parseLabfileShape, type PathKey } from '../../lab/labfile/parse.js';
 import type { LabSpec } from '../../lab/plan/model.js';
 import { expandNodes } from '../../lab/plan/node-groups.js';
 import { ignitionValidate } from '../../lab/providers/ignition-validate.js';
-import { ignitionConfigToCheck, ignitionOwnPaths } from '../../lab/render/ignition.js';
+import { ignitionConfigToCheck } from '../../lab/render/ignition.js';
 import { loadLab, type LoadedLab } from '../../lab/spec/load.js';
 import { printWarnings } from '../output.js';
 import { labfilePath, parseFlags } from '../args.js';
@@ -110,18 +110,19 @@ async function checkIgnition(loaded: LoadedLab): Promise<void> {
   const nodes = loaded.lab.nodes.filter((n) => n.template.provisioning.dialect === 'ignition');
   if (nodes.length === 0) return;
   const results = await Promise.all(
-    nodes.map(async (node) => ({
-      node,
-      findings: await ignitionValidate(ignitionConfigToCheck(loaded.lab, node)),
-    })),
+    nodes.map(async (node) => {
+      const config = ignitionConfigToCheck(loaded.lab, node);
+      // The Labfile's files come last in storage.files, after lab's own.
+      const files = (JSON.parse(config) as { storage: { files: unknown[] } }).storage.files.length;
+      return { node, own: files - node.files.length, findings: await ignitionValidate(config) };
+    }),
   );
   if (results.every((r) => r.findings === undefined)) return;
   const shape = parseLabfileShape(readFileSync(loaded.file, 'utf8'), loaded.file);
   if (!shape.ok) return;
   const at = new Map(expandNodes(shape.value).map((n) => [n.name, n.at] as const));
   const issues: Issue[] = [];
-  for (const { node, findings } of results) {
-    const own = ignitionOwnPaths(loaded.lab, node).size;
+  for (const { node, own, findings } of results) {
     const nodeAt: PathKey[] = at.get(node.name) ?? ['nodes'];
     for (const f of findings ?? []) {
       let where: PathKey[] = nodeAt;

@@ -21,7 +21,7 @@ function write(text: string): string {
   return f;
 }
 
-describe('lab validate, Ignition template', () => {
+describe('lab validate, Ignition template', { timeout: 60_000 }, () => {
   it('accepts a Labfile file Ignition takes', async () => {
     const f = write(labfile("      - { path: /etc/motd, mode: '0640', content: hi }\n"));
     const r = await cli(['validate', '-f', f]);
