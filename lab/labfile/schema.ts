@@ -177,6 +177,16 @@ export const labfileSchema = z
       .enum(['auto', 'kvm', 'tcg'])
       .optional()
       .describe('auto (default): KVM when it really runs guests, else TCG'),
+    tcg: z
+      .strictObject({
+        tbCache: size
+          .optional()
+          .describe(
+            "QEMU's translation cache per guest (default 256MiB; QEMU's own is about 1GiB): lower fits more guests in the host's memory, higher runs busy guests faster; whole MiB from 32MiB to 2GiB",
+          ),
+      })
+      .optional()
+      .describe('What applies only to guests emulated by TCG (no KVM)'),
     network: z
       .strictObject({
         mode: z

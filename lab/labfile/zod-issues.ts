@@ -97,6 +97,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
     'template',
     'libvirt',
     'accelerator',
+    'tcg',
     'network',
     'defaults',
     'ssh',
@@ -107,6 +108,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
     'cloudConfig',
   ],
   network: ['mode', 'bridge', 'cidr', 'gateway', 'dns', 'forward'],
+  tcg: ['tbCache'],
   node: [
     'name',
     'ip',

@@ -9,6 +9,8 @@ export interface LabSpec {
   /** From the Labfile; the shell falls back to LIBVIRT_DEFAULT_URI, then qemu:///system. */
   uri?: string;
   accelerator: 'auto' | 'kvm' | 'tcg';
+  /** QEMU's translation cache per guest when it runs under TCG (`tcg.tbCache`). */
+  tcg: { tbCacheMiB: number };
   network: NetworkSpec;
   ssh: { user: string; authorizedKeys: string[] };
   etcd: { bootstrap: 'static' | 'discovery'; discovery?: string; api: 'v2' | 'v3'; token: string };

@@ -1,7 +1,7 @@
 import type { Issue } from '../errors.js';
 import type { PathKey, SourceMap } from '../labfile/parse.js';
 import { aboutUnusable, type Unusable } from '../labfile/salvage.js';
-import type { Labfile } from '../labfile/schema.js';
+import { parseSize, type Labfile } from '../labfile/schema.js';
 import { resolveEtcd } from './etcd.js';
 import { canonicalJson, sha256 } from './hash.js';
 import { resolveUnits } from './lab-units.js';
@@ -78,6 +78,7 @@ export function resolveLab(
     name: labfile.name,
     ...(labfile.libvirt ? { uri: labfile.libvirt } : {}),
     accelerator: labfile.accelerator ?? 'auto',
+    tcg: { tbCacheMiB: tbCacheMiB(labfile, report) },
     network: networkSpec(labfile.name, labfile.network, network),
     ssh: { user, authorizedKeys: labfile.ssh?.authorizedKeys ?? [] },
     etcd,
@@ -90,6 +91,33 @@ export function resolveLab(
   checkIgnitionPaths(lab, positions, report);
   if (issues().length > 0) return { ok: false, issues: inSourceOrder(dedupe(issues())) };
   return { ok: true, lab };
+}
+
+/**
+ * QEMU's TCG translation cache per guest. QEMU's own default is about 1 GiB of host memory
+ * per guest; lab's (256 MiB) fits about four times as many guests, at the cost of more
+ * retranslation in a busy guest. Below 32 MiB a booting guest mostly retranslates.
+ */
+export const DEFAULT_TB_CACHE_MIB = 256;
+
+function sizeOrUndefined(text: string): number | undefined {
+  try {
+    return parseSize(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function tbCacheMiB(labfile: Labfile, report: Report): number {
+  const text = labfile.tcg?.tbCache;
+  // Not a size at all: the schema has said so already.
+  const bytes = typeof text === 'string' ? sizeOrUndefined(text) : undefined;
+  if (text === undefined || bytes === undefined) return DEFAULT_TB_CACHE_MIB;
+  if (bytes % 2 ** 20 !== 0 || bytes < 32 * 2 ** 20 || bytes > 2 * 2 ** 30) {
+    report.at(['tcg', 'tbCache'], `tcg.tbCache ${text}: expected whole MiB from 32MiB to 2GiB`);
+    return DEFAULT_TB_CACHE_MIB;
+  }
+  return bytes / 2 ** 20;
 }
 
 /**

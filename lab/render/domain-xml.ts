@@ -76,10 +76,11 @@ export function renderDomainXml(input: DomainInput): string {
       : {}),
     os,
     // ACPI lets `virsh shutdown` work; fw_cfg Ignition needs it too. QEMU's default TCG
-    // translation cache is 1 GiB of host memory per guest: 256 MiB is plenty.
+    // translation cache is 1 GiB of host memory per guest: the Labfile's tcg.tbCache
+    // (256 MiB unless it says otherwise) is plenty.
     features: {
       acpi: '',
-      ...(type === 'qemu' ? { tcg: { 'tb-cache': { '@_unit': 'MiB', '#text': 256 } } } : {}),
+      ...(type === 'qemu' ? { tcg: { 'tb-cache': { '@_unit': 'MiB', '#text': lab.tcg.tbCacheMiB } } } : {}),
     },
     ...(type === 'kvm' ? { cpu: { '@_mode': 'host-passthrough' } } : {}),
     clock: { '@_offset': 'utc' },
@@ -186,6 +187,8 @@ export interface DomainSummary {
   mac?: string;
   bridge?: string;
   network?: string;
+  /** `<features><tcg><tb-cache>` in MiB (a TCG domain lab defined). */
+  tbCacheMiB?: number;
 }
 
 const UNIT_MIB: Record<string, number> = {
@@ -216,6 +219,10 @@ export function parseDomainXml(xml: string): DomainSummary {
     interface?: { mac?: { '@_address'?: string }; source?: { '@_bridge'?: string; '@_network'?: string } }[];
   };
   const nic = devices.interface?.[0];
+  const tb = (
+    d.features as { tcg?: { 'tb-cache'?: { '#text'?: string | number; '@_unit'?: string } } } | undefined
+  )?.tcg?.['tb-cache'];
+  const tbText = tb?.['#text'];
   return {
     name: text(d.name) ?? '',
     uuid: text(d.uuid) ?? '',
@@ -228,5 +235,8 @@ export function parseDomainXml(xml: string): DomainSummary {
     ...(nic?.mac?.['@_address'] ? { mac: nic.mac['@_address'] } : {}),
     ...(nic?.source?.['@_bridge'] ? { bridge: nic.source['@_bridge'] } : {}),
     ...(nic?.source?.['@_network'] ? { network: nic.source['@_network'] } : {}),
+    ...(tbText !== undefined
+      ? { tbCacheMiB: Math.round(Number(tbText) * (UNIT_MIB[tb?.['@_unit'] ?? 'KiB'] ?? 1 / 1024)) }
+      : {}),
   };
 }

@@ -2,7 +2,7 @@
 // (test/bench/run.sh), measures on the same image and host:
 //   baseline  hand-made: overlays + seeds + `virsh define`, then plain `virsh start` in a
 //             loop and polling over OpenSSH until the same health checks pass
-//   lab up    fresh 3-node lab to all-healthy
+//   lab up    fresh 3-node lab to all-healthy, and what each guest costs the host (QEMU's RSS)
 //   no-op     lab up again (5 times), and 3 times with LAB_AGENT=0 (no connection agent)
 //   status    lab status --json, with and without the agent;  help  lab --help
 //   checkpoint  save of the healthy lab, its size, restore to healthy after a write
@@ -172,6 +172,13 @@ for (let i = 0; i < 5; i++) {
 }
 const b = await baseline();
 const upMs = await lab('up', '-f', file);
+/** What each guest of a lab costs the host: its QEMU's resident memory (ps), in MiB. */
+const qemuRssMiB = async (labName: string) =>
+  String((await execa('ps', ['-eo', 'rss=,args='])).stdout)
+    .split('\n')
+    .filter((l) => l.includes(`guest=${labName}-`))
+    .map((l) => Math.round(Number(l.trim().split(/\s+/)[0]) / 1024));
+const rss = await qemuRssMiB(NAME);
 const median = (xs: number[]) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const times = async (n: number, fn: () => Promise<number>) => {
   const out: number[] = [];
@@ -219,6 +226,7 @@ const figures = {
   'baseline total': `${sec(baselineTotal)} s`,
   'lab up (fresh, 3 nodes) -> all healthy': `${sec(upMs)} s`,
   'lab up vs baseline': `${(((upMs - baselineTotal) / baselineTotal) * 100).toFixed(1)} %`,
+  'host RSS per guest, healthy (QEMU, ps)': `${median([...rss])} MiB median [${rss.join(', ')}] for ${nodes[0]!.memoryMiB} MiB guests, tcg.tbCache ${labSpec.tcg.tbCacheMiB} MiB`,
   'lab up no-op re-run (median of 5)': `${sec(median(noop))} s  [${list(noop)}]`,
   'lab up no-op, LAB_AGENT=0 (median of 3)': `${sec(median(noopNoAgent))} s  [${list(noopNoAgent)}]`,
   'lab status --json (median of 3)': `${sec(median(status))} s  [${list(status)}]`,

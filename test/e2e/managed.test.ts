@@ -1,6 +1,7 @@
 // A lab-managed libvirt network: lab creates it (isolated, DHCP reservation per MAC
 // as a fallback to the static config), boots a node on it, and removes it on down.
 // Its etcd serves the v2 API too: the walkthrough's etcdctl set/get work as typed.
+import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ const NAME = 'e2em';
 const file = writeLabfile(`name: ${NAME}
 template: debian-12-lab
 network: { mode: managed, cidr: 10.78.0.0/24 }
+tcg: { tbCache: 128MiB } # half of lab's default: read back from QEMU's command line
 defaults: { memory: 768MiB, disk: 4GiB }
 services: [etcd, docker]
 etcd: { api: v2 } # the walkthrough's etcdctl set/get (and fleet) speak the v2 API
@@ -42,6 +44,16 @@ nodes: [{ name: x, ip: 10.77.0.99 }]
     expect(await virsh(['net-list', '--name'])).toContain(`lab-${NAME}`);
     const s = await statusJson(file);
     expect(s.nodes[0]!.etcd?.state).toBe('leader');
+    // The Labfile's TCG translation cache reached QEMU itself (its command line, as ps
+    // shows it); what the guest costs the host is printed.
+    const qemu = String((await execa('ps', ['-eo', 'rss=,args='])).stdout)
+      .split('\n')
+      .find((l) => l.includes(`guest=${NAME}-solo`));
+    expect(qemu).toMatch(/-accel tcg,tb-size=128(\s|,)/);
+    const rssMiB = Math.round(Number(qemu!.trim().split(/\s+/)[0]) / 1024);
+    process.stderr.write(
+      `QEMU RSS of ${NAME}-solo (768 MiB guest, tcg.tbCache 128MiB), healthy: ${rssMiB} MiB\n`,
+    );
     expect(s.nodes[0]!.docker?.state).toBe('up');
     // The walkthrough, typed in a login shell on the node: etcdctl set, then get.
     const set = await lab(['ssh', 'solo', '-f', file, '--', 'bash', '-lc', 'etcdctl set /message Hello']);

@@ -102,6 +102,40 @@ describe('Labfile parsing', () => {
   });
 });
 
+describe('tcg.tbCache', () => {
+  const withTb = (tb: string) =>
+    checkLabfileText(
+      `name: t\ntemplate: debian-12-lab\ntcg: { tbCache: ${tb} }\nnetwork: { mode: managed, cidr: 10.9.0.0/24 }\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n`,
+      'L',
+    );
+
+  it('is 256 MiB unless the Labfile says otherwise, and may be set in whole MiB', () => {
+    const none = checkLabfileText(`${base}  - { name: a, ip: 10.9.0.2 }\n`, 'L');
+    expect(none.ok && none.lab.tcg.tbCacheMiB).toBe(256);
+    const r = withTb('128MiB');
+    expect(r.ok && r.lab.tcg.tbCacheMiB).toBe(128);
+    const g = withTb('1G');
+    expect(g.ok && g.lab.tcg.tbCacheMiB).toBe(1024);
+  });
+
+  it('too small, too large or not whole MiB: exit 2 at its line and column; a typo is named', () => {
+    for (const tb of ['16MiB', '3GiB', '1500K']) {
+      const r = withTb(tb);
+      expect(r.ok, tb).toBe(false);
+      if (r.ok) continue;
+      expect(r.issues.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual([
+        `3:17 tcg.tbCache ${tb}: expected whole MiB from 32MiB to 2GiB`,
+      ]);
+    }
+    const typo = checkLabfileText(
+      `name: t\ntemplate: debian-12-lab\ntcg: { tbcache: 64MiB }\nnetwork: { mode: managed, cidr: 10.9.0.0/24 }\nnodes:\n  - { name: a, ip: 10.9.0.2 }\n`,
+      'L',
+    );
+    expect(typo.ok).toBe(false);
+    if (!typo.ok) expect(typo.issues[0]!.message).toMatch(/tbCache/);
+  });
+});
+
 describe('etcd.api v2', () => {
   const labfile = (template: string) =>
     `name: v\ntemplate: ${template}\nnetwork: { mode: bridge, bridge: br0, cidr: 10.9.0.0/24 }\n` +

@@ -148,6 +148,25 @@ describe('renderDomainXml', () => {
     });
   });
 
+  it("the Labfile's tcg.tbCache is the domain's translation cache; libvirt's KiB reads back as MiB", () => {
+    const l = labSpec({
+      template: 'debian-12-lab',
+      network: BRIDGE_NET,
+      nodes: NODES,
+      extra: 'tcg: { tbCache: 128MiB }\n',
+    });
+    const xml = render({}, l);
+    expect(at(xml, 'domain.features.tcg')).toEqual({ 'tb-cache': { '@_unit': 'MiB', '#text': '128' } });
+    expect(parseDomainXml(xml).tbCacheMiB).toBe(128);
+    // As libvirt 9.0's dumpxml gives it back.
+    const fromLibvirt = DUMPXML.replace(
+      '<vcpu placement',
+      "<features><acpi/><tcg><tb-cache unit='KiB'>131072</tb-cache></tcg></features>\n  <vcpu placement",
+    );
+    expect(parseDomainXml(fromLibvirt).tbCacheMiB).toBe(128);
+    expect(parseDomainXml(DUMPXML).tbCacheMiB).toBeUndefined();
+  });
+
   it('boots the kernel directly when given one, else from the disk', () => {
     expect(at(render(), 'domain.os')).toEqual({
       type: { '@_arch': 'x86_64', '@_machine': 'pc', '#text': 'hvm' },
