@@ -53,6 +53,10 @@ export const COMMANDS_SPEC = {
     summary: 'state, IP, machine-id, etcd, docker and fleet of every node (--json)',
     options: { json, watch: {}, table: {}, interval: { value: 'text' } },
   },
+  list: {
+    summary: 'every lab on this host: nodes running and healthy, network, created, disk (--json)',
+    options: { json, 'no-probe': {} },
+  },
   ssh: {
     summary: 'open a shell on a node, or run one command: lab ssh NODE [-- CMD...]',
     options: {},
@@ -62,6 +66,51 @@ export const COMMANDS_SPEC = {
     summary: "print a node's serial console log, made safe for the terminal: lab logs NODE [--follow]",
     options: { follow: { short: 'F' }, lines: { value: 'text' }, raw: {} },
     args: ['nodes'],
+  },
+  console: {
+    summary: "attach to a node's serial console (leave with Ctrl-]): lab console NODE",
+    options: { force: {} },
+    args: ['nodes'],
+  },
+  exec: {
+    summary: 'run one command on many nodes at once, output prefixed by node: lab exec -- CMD',
+    options: { json, nodes: { value: 'text' }, timeout: { value: 'text' } },
+  },
+  stop: {
+    summary: 'drill: shut a node down through ACPI (powered off after --timeout): lab stop NODE',
+    options: { json, timeout: { value: 'text' }, 'lock-timeout': lockTimeout },
+    args: ['nodes'],
+    more: true,
+  },
+  start: {
+    summary: 'start a stopped or killed node, as defined: lab start NODE',
+    options: { json, 'lock-timeout': lockTimeout },
+    args: ['nodes'],
+    more: true,
+  },
+  kill: {
+    summary: 'drill: power a node off at once, its disk kept: lab kill NODE',
+    options: { json, 'lock-timeout': lockTimeout },
+    args: ['nodes'],
+    more: true,
+  },
+  pause: {
+    summary: 'drill: freeze a node (vCPUs stopped, memory kept): lab pause NODE',
+    options: { json, 'lock-timeout': lockTimeout },
+    args: ['nodes'],
+    more: true,
+  },
+  resume: {
+    summary: 'let a paused node run on, its clock set: lab resume NODE',
+    options: { json, 'lock-timeout': lockTimeout },
+    args: ['nodes'],
+    more: true,
+  },
+  link: {
+    summary: "drill: take a node's network link down or up: lab link NODE down|up",
+    options: { json, 'lock-timeout': lockTimeout },
+    args: ['nodes'],
+    more: true,
   },
   machines: {
     summary: "each node's machine-id, IP and metadata, like fleetctl list-machines (--json)",

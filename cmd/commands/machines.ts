@@ -26,7 +26,8 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { json: { type: 'boolean' }, full: { type: 'boolean' } }, HELP, false);
   if (!flags) return 0;
   const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
-  const s = await status(labContext(lab, ignoreEvents));
+  // It is asked for the ids: a node that is slow to answer is waited for, as up waits.
+  const s = await status(labContext(lab, ignoreEvents), { probeTimeoutMs: 15_000 });
   const machines = machinesJson(lab.name, s.nodes);
   const missing = s.nodes.filter((n) => !n.machineId);
   for (const n of missing)

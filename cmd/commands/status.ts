@@ -15,7 +15,11 @@ memory, and a cluster verdict (etcd quorum, members, leader, duplicate machine-i
 In a terminal it is a live screen, refreshed every --interval seconds over one kept-open
 SSH connection per node:  j/k or arrows select a node,  enter  details (journal, failed
 units, addresses, disk),  s  a shell on it,  r  refresh now,  q  quit.
-When stdout is not a terminal, or with --json, it prints one JSON document instead.
+When stdout is not a terminal, or with --json, it prints one JSON document instead:
+the domains' states and links as libvirt has them, and what each running node answered
+over its kept SSH connection. A node lab has no connection to and that does not give
+one within 3 s (it is booting, or cut off) is reported with its lastError, so one
+look never waits on it for long.
 
 Options:
   --json            one JSON document on stdout (a stable contract for scripts)
@@ -106,7 +110,7 @@ function render(s: LabStatus): string {
   for (const n of s.nodes) {
     rows.push([
       n.name,
-      n.state,
+      n.link === 'down' ? `${n.state}, link down` : n.state,
       n.ip,
       n.machineId?.slice(0, 12) ?? '-',
       n.etcd ? `${n.etcd.state}${n.etcd.raftTerm ? ` (term ${n.etcd.raftTerm})` : ''}` : '-',

@@ -14,6 +14,7 @@ import { waitForSsh } from '../guest/ssh.js';
 import type { NodeSpec } from '../plan/model.js';
 import type { NodePlan } from '../plan/plan.js';
 import type { BaseImage } from '../providers/images.js';
+import { setLink } from '../providers/drills.js';
 import { writeSeedIso } from '../providers/iso.js';
 import { createOverlay, imageInfo } from '../providers/qemu-img.js';
 import { forgetSnapshots, resume, setGuestTime } from '../providers/snapshots.js';
@@ -174,6 +175,13 @@ async function provisionNode(run: NodeRun, at: { step: string }): Promise<void> 
           }),
         );
         emit(run, 'boot', 'done', 'resumed');
+        break;
+      case 'link-up':
+        // A `lab link NODE down` drill: the cable is put back.
+        at.step = 'boot';
+        emit(run, 'boot', 'start', 'setting its network link up');
+        await setLink(ctx.virsh, d.spec.domain, d.spec.mac, 'up');
+        emit(run, 'boot', 'done', 'link up');
         break;
       case 'start':
         at.step = 'boot';

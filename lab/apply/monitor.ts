@@ -2,10 +2,11 @@ import { LabError, describeError } from '../errors.js';
 import { GuestSession } from '../guest/ssh.js';
 import { probeNode } from '../guest/probes/index.js';
 import type { NodeSpec } from '../plan/model.js';
+import { linkState } from '../providers/drills.js';
 import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
 import type { NodeDetails, NodeView, StatusSnapshot, StatusSource } from './status-snapshot.js';
 import { sshTargetFor, type LabContext } from './context.js';
-import { emptyNodeStatus, nodeStatusFrom, type LabStatus } from './status.js';
+import { emptyNodeStatus, linkDown, nodeStatusFrom, type LabStatus } from './status.js';
 import { clusterVerdict } from './verdict.js';
 
 export interface MonitorOptions {
@@ -23,6 +24,8 @@ interface NodeSlot {
   failures: number;
   /** No connection attempt before this time (ms since the epoch). */
   retryAt: number;
+  /** The NIC's link as libvirt had it at the last look (running nodes only). */
+  link?: 'up' | 'down';
 }
 
 /**
@@ -195,9 +198,32 @@ export class StatusMonitor implements StatusSource {
       this.emit();
       return;
     }
-    for (const slot of this.slots) {
+    // The link of each running node (lab link): libvirt says it at once, where a probe
+    // would only time out.
+    const links = await Promise.all(
+      this.slots.map(async (slot) =>
+        states.get(slot.spec.domain) === 'running'
+          ? await linkState(this.ctx.virsh, slot.spec.domain, slot.spec.mac).catch(() => undefined)
+          : undefined,
+      ),
+    );
+    for (const [i, slot] of this.slots.entries()) {
       const state = states.get(slot.spec.domain) ?? 'missing';
-      slot.view = { ...slot.view, status: { ...slot.view.status, state } };
+      const link = links[i];
+      if (link) slot.link = link;
+      else delete slot.link;
+      slot.view = { ...slot.view, status: { ...slot.view.status, state, link: link ?? null } };
+      if (state === 'running' && link === 'down') {
+        slot.session?.close();
+        slot.session = undefined;
+        slot.view = {
+          ...slot.view,
+          status: linkDown(emptyNodeStatus(slot.spec, state)),
+          reachable: false,
+          probedAt: this.now(),
+        };
+        continue;
+      }
       if (state !== 'running') {
         slot.session?.close();
         slot.session = undefined;
@@ -221,7 +247,8 @@ export class StatusMonitor implements StatusSource {
   }
 
   private async probe(slot: NodeSlot): Promise<void> {
-    if (slot.view.probing || slot.view.status.state !== 'running' || this.stopped) return;
+    if (slot.view.probing || slot.view.status.state !== 'running' || slot.link === 'down' || this.stopped)
+      return;
     if (!this.secret) {
       slot.view = {
         ...slot.view,
@@ -252,7 +279,7 @@ export class StatusMonitor implements StatusSource {
       });
       slot.failures = 0;
       slot.view = {
-        status: nodeStatusFrom(slot.spec, slot.view.status.state, health),
+        status: nodeStatusFrom(slot.spec, slot.view.status.state, health, slot.link ?? null),
         probing: false,
         probedAt: this.now(),
         reachable: true,

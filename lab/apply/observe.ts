@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { LeavingNode, ObservedNode } from '../plan/plan.js';
 import type { LabState } from '../store/state-file.js';
 import { parseDomainXml, parseLabMetadata } from '../render/domain-xml.js';
+import { linkState } from '../providers/drills.js';
 import type { Virsh } from '../providers/virsh.js';
 import { mapLimit } from '../runtime/limit.js';
 import type { LabContext } from './context.js';
@@ -50,6 +51,8 @@ export async function observeNodes(
     const meta = parseLabMetadata(xml);
     const owned = meta !== undefined && meta.lab === ctx.lab.name && meta.node === node.name;
     const dom = parseDomainXml(xml);
+    const live = owned && (state === 'running' || state === 'paused');
+    const linkDown = live && (await linkState(ctx.virsh, node.domain, node.mac)) === 'down';
     return [
       node.name,
       {
@@ -60,7 +63,9 @@ export async function observeNodes(
         vcpus: dom.vcpus,
         type: dom.type,
         ...(dom.mac ? { mac: dom.mac } : {}),
+        ...(dom.tbCacheMiB !== undefined ? { tbCacheMiB: dom.tbCacheMiB } : {}),
         uuid: dom.uuid,
+        ...(linkDown ? { linkDown } : {}),
         diskExists,
         seedExists,
       },

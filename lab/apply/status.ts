@@ -1,6 +1,7 @@
 import { describeError } from '../errors.js';
 import type { GuestLink } from '../guest/agent.js';
 import { probeNode, type NodeHealth } from '../guest/probes/index.js';
+import { linkState } from '../providers/drills.js';
 import { mapLimit } from '../runtime/limit.js';
 import { sshTargetFor, type LabContext } from './context.js';
 import { labAgent, openLink } from './links.js';
@@ -13,6 +14,8 @@ export interface NodeStatus {
   name: string;
   domain: string;
   state: string;
+  /** The NIC's link as libvirt has it (`lab link`); null when the node is not running. */
+  link: 'up' | 'down' | null;
   ip: string;
   machineId: string | null;
   etcd: NodeHealth['etcd'] | null;
@@ -40,6 +43,7 @@ export function emptyNodeStatus(node: NodeSpec, state: string): NodeStatus {
     name: node.name,
     domain: node.domain,
     state,
+    link: null,
     ip: node.ip,
     machineId: null,
     etcd: null,
@@ -51,10 +55,25 @@ export function emptyNodeStatus(node: NodeSpec, state: string): NodeStatus {
   };
 }
 
+/** A running node whose link is down: not probed (nothing can answer). */
+export function linkDown(base: NodeStatus): NodeStatus {
+  return {
+    ...base,
+    link: 'down',
+    lastError: `its network link is down (lab link ${base.name} up, or lab up, sets it up)`,
+  };
+}
+
 /** A node's status from one probe of it. */
-export function nodeStatusFrom(node: NodeSpec, state: string, h: NodeHealth): NodeStatus {
+export function nodeStatusFrom(
+  node: NodeSpec,
+  state: string,
+  h: NodeHealth,
+  link: NodeStatus['link'] = null,
+): NodeStatus {
   return {
     ...emptyNodeStatus(node, state),
+    link,
     machineId: h.machineId ?? null,
     etcd: h.etcd ?? null,
     docker: h.docker ?? null,
@@ -66,9 +85,17 @@ export function nodeStatusFrom(node: NodeSpec, state: string, h: NodeHealth): No
 }
 
 /**
+ * How long one look waits for an SSH connection to a node it has none to: a node that is
+ * booting (or cut off) must not hold the whole answer for long. A node already connected
+ * (the connection agent keeps them) is probed on its connection, without a handshake.
+ */
+export const STATUS_CONNECT_MS = 3_000;
+
+/**
  * One look at every node: libvirt states (one `virsh list`), then SSH probes of the running
  * ones, in parallel. Nodes are found by domain name here: a foreign domain of that name
  * cannot pass the probe, as its host key would not be the one the lab pinned.
+ * `probeTimeoutMs`: the connection's deadline (default STATUS_CONNECT_MS).
  */
 export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } = {}): Promise<LabStatus> {
   const [states, secret, book] = await Promise.all([
@@ -76,13 +103,17 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
     ctx.dir.secret(false),
     readCheckpoints(ctx.dir.private),
   ]);
-  const timeoutMs = opts.probeTimeoutMs ?? 15_000;
+  const timeoutMs = opts.probeTimeoutMs ?? STATUS_CONNECT_MS;
   // Through the lab's connection agent when it runs (or can start): no handshake per look.
   const agent = secret ? await labAgent(ctx.dir.private) : undefined;
   try {
     const nodes = await mapLimit(ctx.lab.nodes, 16, async (node): Promise<NodeStatus> => {
       const base = emptyNodeStatus(node, states.get(node.domain) ?? 'missing');
       if (base.state !== 'running') return base;
+      // A link taken down (lab link) is libvirt's to say at once, not an SSH timeout's.
+      const nic = (await linkState(ctx.virsh, node.domain, node.mac)) ?? null;
+      if (nic === 'down') return linkDown(base);
+      base.link = nic;
       if (!secret)
         return { ...base, lastError: 'the lab folder (keys) is missing: run lab up to recreate it' };
       const target = sshTargetFor(ctx.lab, node, secret);
@@ -94,7 +125,7 @@ export async function status(ctx: LabContext, opts: { probeTimeoutMs?: number } 
           fleet: 'fleet' in node.template.services,
           load: true,
         });
-        return nodeStatusFrom(node, base.state, h);
+        return nodeStatusFrom(node, base.state, h, base.link);
       } catch (err) {
         return { ...base, lastError: `unreachable: ${describeError(err)}` };
       } finally {

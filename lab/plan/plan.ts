@@ -21,6 +21,10 @@ export interface ObservedNode {
   type?: string;
   mac?: string;
   uuid?: string;
+  /** The defined TCG translation cache (absent: the domain has none, or is KVM). */
+  tbCacheMiB?: number;
+  /** A running or paused domain's NIC link is down (a `lab link` drill). */
+  linkDown?: boolean;
   diskExists: boolean;
   seedExists: boolean;
 }
@@ -33,7 +37,9 @@ export type Action =
   | 'define'
   | 'start'
   /** A paused domain (a checkpoint save or restore that was cut short) runs on, its clock set. */
-  | 'resume';
+  | 'resume'
+  /** A NIC link taken down (a `lab link` drill) is set up again. */
+  | 'link-up';
 
 /** The mutating actions that take one node from what exists to what is desired. */
 export interface NodePlan {
@@ -185,11 +191,17 @@ export function planLab(
       o.vcpus !== d.spec.cpus ||
       o.type !== d.type ||
       o.mac !== d.spec.mac ||
-      (o.uuid !== undefined && o.uuid !== d.spec.uuid);
+      (o.uuid !== undefined && o.uuid !== d.spec.uuid) ||
+      (d.type === 'qemu' && o.tbCacheMiB !== undefined && o.tbCacheMiB !== lab.tcg.tbCacheMiB);
     if (shapeChanged)
-      add('define', 'machine shape changed (memory, cpus, accelerator or MAC): takes effect at next start');
+      add(
+        'define',
+        'machine shape changed (memory, cpus, accelerator, MAC or TCG cache): takes effect at next start',
+      );
     if (o.state === 'paused') add('resume', 'domain is paused');
     else if (o.state !== 'running') add('start', `domain is ${o.state}`);
+    if (o.linkDown && (o.state === 'running' || o.state === 'paused'))
+      add('link-up', 'its network link is down');
     return { node: d.spec.name, actions, reasons };
   });
   return { network: net, nodes, leaving: planLeaving(lab, leaving) };

@@ -38,11 +38,11 @@ export async function shimmed(args: string[], env: Record<string, string> = {}) 
 }
 
 /**
- * The calls that change a domain, a network or a snapshot (or a guest's clock), and the
- * overlays and seeds made on disk (qemu-img create, an ISO tool).
+ * The calls that change a domain, a network or a snapshot (or a guest's clock, or a NIC's
+ * link), and the overlays and seeds made on disk (qemu-img create, an ISO tool).
  */
 const MUTATING =
-  /^(define|start|destroy|undefine|net-define|net-start|net-destroy|net-undefine|suspend|resume|snapshot-create|snapshot-revert|snapshot-delete|domtime)( |$)|^qemu-img create |^(xorriso|genisoimage) .*-o /;
+  /^(define|start|shutdown|destroy|undefine|net-define|net-start|net-destroy|net-undefine|suspend|resume|snapshot-create|snapshot-revert|snapshot-delete|domtime|domif-setlink)( |$)|^qemu-img create |^(xorriso|genisoimage) .*-o /;
 export const mutating = (calls: string[]) => calls.filter((c) => MUTATING.test(c));
 export const verbCount = (calls: string[], verb: string) =>
   calls.filter((c) => c.startsWith(`${verb} `)).length;

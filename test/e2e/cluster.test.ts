@@ -262,6 +262,48 @@ describe('Labfile.example.yaml: a 3-node etcd + docker lab on a managed network'
   });
 
   let placedBefore: Awaited<ReturnType<typeof unitsNow>>;
+  it('lab list shows the lab: 3 nodes, 3 running, 3 healthy (probed), its managed network and Labfile', async () => {
+    const r = await lab(['list', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    assertMatchesSchema('list', JSON.parse(r.stdout));
+    const mine = (JSON.parse(r.stdout) as { lab: string }[]).find((l) => l.lab === NAME);
+    expect(mine).toMatchObject({
+      nodes: 3,
+      running: 3,
+      healthy: 3,
+      network: 'managed 10.52.0.0/24',
+      labfile: file,
+      orphan: false,
+    });
+    const text = await lab(['list', '--no-probe']);
+    expect(text.stdout).toMatch(new RegExp(`^${NAME}\\s+3\\s+3\\s+-\\s+managed 10\\.52\\.0\\.0/24`, 'm'));
+  });
+
+  it('lab exec -- hostname prints the three names, each line prefixed by its node, exit 0; a command failing on one node exits 1 and names it', async () => {
+    const r = await lab(['exec', '-f', file, '--', 'hostname']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').sort();
+    expect(lines).toEqual(['coreos1 | coreos1', 'coreos2 | coreos2', 'coreos3 | coreos3']);
+    expect(r.stderr).toMatch(/^3 nodes: 3 exited 0$/m);
+    const json = await lab(['exec', '-f', file, '--json', '--', 'hostname']);
+    assertMatchesSchema('exec', JSON.parse(json.stdout));
+    const results = JSON.parse(json.stdout) as { node: string; code: number; stdout: string }[];
+    expect(new Set(results.map((x) => x.stdout.trim())).size).toBe(3);
+    const bad = await lab([
+      'exec',
+      '-f',
+      file,
+      '--nodes',
+      'coreos1,coreos2',
+      '--',
+      'sh',
+      '-c',
+      'test "$(hostname)" != coreos2',
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^2 nodes: 1 exited 0; coreos2 exited 1$/m);
+  });
+
   it('lab units: the conflicting apache replicas run on two different nodes, hello prints Hello World, httpd answers', async () => {
     const u = await unitsNow();
     placedBefore = u;
@@ -429,15 +471,46 @@ nodes: [{ name: intruder, ip: 10.52.0.53 }]
     }, 60_000);
   });
 
-  it('virsh destroy of the etcd leader: status --json and the live screen show the node down and a new leader; q exits 0', async () => {
+  // The failure drills (issue 21): each seen by `lab status --json` within 5 s of the
+  // command's return, read from libvirt; each undone by `lab up`. Counted by the virsh
+  // shim and read back from libvirt itself.
+  const stateOf = (s: StatusJson, node: string) => s.nodes.find((n) => n.name === node)!;
+  /** How long after `t0` a `lab status --json` first shows `seen`; past 5 s fails. */
+  async function seenWithin5s(t0: number, seen: (s: StatusJson) => boolean): Promise<number> {
+    await eventually(async () => (seen(await statusJson(file)) ? true : undefined), 5_000, 100);
+    const ms = performance.now() - t0;
+    expect(ms, 'lab status --json showed the drill').toBeLessThan(5_000);
+    return ms;
+  }
+  const macOf = async (domain: string) => (await virsh(['domiflist', domain])).trim().split(/\s+/).at(-1)!;
+  const healthyAgain = () =>
+    eventually(async () => {
+      const x = await statusJson(file);
+      return x.cluster.quorum && x.cluster.etcdMembers === 3 && x.nodes.every((n) => n.machineId !== null)
+        ? x
+        : undefined;
+    }, 240_000);
+
+  it('lab stop of the etcd leader (a drill): the guest powers itself off through ACPI, status --json shows it within 5 s, then a new leader, and the live screen follows; q exits 0', async () => {
     // The leader now: under load on emulated guests, leadership may have moved since.
     const leader = await eventually(
       async () => (await statusJson(file)).cluster.etcdLeader ?? undefined,
       60_000,
     );
     destroyed = leader;
+    const domain = `${NAME}-${leader}`;
     const t0 = performance.now();
-    await virsh(['destroy', `${NAME}-${leader}`]);
+    const stop = await shimmed(['stop', leader, '-f', file, '--timeout', '180s']);
+    expect(stop.r.code, stop.r.stderr).toBe(0);
+    timings.acpiStop = stop.r.ms;
+    expect(stop.r.stdout).toMatch(
+      new RegExp(`^${leader}: shut down by the guest \\(ACPI\\) in [\\d.]+ s \\(running -> shut off\\)`),
+    );
+    // Only the power button was pressed (no destroy), and libvirt has the domain off: the
+    // guest powered itself off.
+    expect(mutating(stop.calls)).toEqual([`shutdown --domain ${domain} --mode acpi`]);
+    expect((await virsh(['domstate', domain])).trim()).toBe('shut off');
+    timings.stopSeen = await seenWithin5s(performance.now(), (x) => stateOf(x, leader).state === 'shut off');
     const after = await eventually(async () => {
       const s = await statusJson(file);
       return s.cluster.etcdLeader && s.cluster.etcdLeader !== leader ? s : undefined;
@@ -465,6 +538,44 @@ nodes: [{ name: intruder, ip: 10.52.0.53 }]
     const exit = await eventually(() => t.exitStatus(), 10_000, 100).catch(() => undefined);
     timings.quit = performance.now() - t2;
     expect(exit, `screen after q:\n${await t.screen()}`).toBe(0);
+  });
+
+  it("lab console attaches a terminal to a node's serial console: Enter shows its login prompt, Ctrl-] leaves with exit 0; a node that is off, or no terminal, is refused", async () => {
+    const node = ['coreos1', 'coreos2', 'coreos3'].find((n) => n !== destroyed)!;
+    const t = await Terminal.open(['node', LAB, 'console', node, '-f', file], { columns: 120, rows: 30 });
+    try {
+      await t.waitFor((x) => x.includes(`${node}'s serial console`), 30_000);
+      await t.keys('Enter');
+      await t.waitFor((x) => new RegExp(`^${node} login:`, 'm').test(x), 60_000);
+      await t.keys('C-]');
+      expect(await eventually(() => t.exitStatus(), 10_000, 100)).toBe(0);
+    } finally {
+      await t.close();
+    }
+    const off = await lab(['console', destroyed!, '-f', file]);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toMatch(new RegExp(`${destroyed} is shut off[\\s\\S]*hint: lab start ${destroyed}`));
+    const piped = await lab(['console', node, '-f', file]);
+    expect(piped.code).toBe(2);
+    expect(piped.stderr).toMatch(/needs a terminal[\s\S]*lab logs .* --follow/);
+  });
+
+  it('lab start boots the stopped node and lab kill powers it off at once: each seen by status --json within 5 s', async () => {
+    const node = destroyed!;
+    const domain = `${NAME}-${node}`;
+    const start = await shimmed(['start', node, '-f', file]);
+    expect(start.r.code, start.r.stderr).toBe(0);
+    expect(mutating(start.calls)).toEqual([`start --domain ${domain}`]);
+    timings.startSeen = await seenWithin5s(performance.now(), (s) => stateOf(s, node).state === 'running');
+    const kill = await shimmed(['kill', node, '-f', file, '--json']);
+    expect(kill.r.code, kill.r.stderr).toBe(0);
+    assertMatchesSchema('drill', JSON.parse(kill.r.stdout));
+    expect(JSON.parse(kill.r.stdout)).toMatchObject([
+      { node, before: 'running', after: 'shut off', did: 'powered off' },
+    ]);
+    expect(mutating(kill.calls)).toEqual([`destroy --domain ${domain}`]);
+    timings.killSeen = await seenWithin5s(performance.now(), (s) => stateOf(s, node).state === 'shut off');
+    expect((await virsh(['domstate', domain])).trim()).toBe('shut off');
   });
 
   it('lab up brings back exactly the destroyed node, with the same identity', async () => {
@@ -508,6 +619,76 @@ nodes: [{ name: intruder, ip: 10.52.0.53 }]
       'ls /etc/systemd/system/*.service 2>/dev/null; true',
     ]);
     for (const unit of lost) expect(left.stdout).not.toContain(unit);
+  });
+
+  it('a drill on a node the lab does not have: exit 2, no call that changes anything', async () => {
+    for (const args of [['kill', 'coreos9'], ['link', 'coreos9', 'down'], ['pause']]) {
+      const r = await shimmed([...args, '-f', file]);
+      expect(r.r.code, `${args.join(' ')}: ${r.r.stderr}`).toBe(2);
+      expect(mutating(r.calls)).toEqual([]);
+    }
+  });
+
+  it("lab link LEADER down: status shows libvirt's link state within 5 s, the two others elect a new leader; lab up sets that link up and changes nothing else", async () => {
+    const leader = await eventually(
+      async () => (await statusJson(file)).cluster.etcdLeader ?? undefined,
+      60_000,
+    );
+    const domain = `${NAME}-${leader}`;
+    const mac = await macOf(domain);
+    const down = await shimmed(['link', leader, 'down', '-f', file]);
+    expect(down.r.code, down.r.stderr).toBe(0);
+    const t0 = performance.now();
+    expect(mutating(down.calls)).toEqual([
+      `domif-setlink --domain ${domain} --interface ${mac} --state down`,
+    ]);
+    expect((await virsh(['domif-getlink', domain, mac])).trim()).toMatch(/ down$/);
+    timings.linkSeen = await seenWithin5s(t0, (s) => stateOf(s, leader).link === 'down');
+    const after = await eventually(
+      async () => {
+        const x = await statusJson(file);
+        return x.cluster.quorum && x.cluster.etcdLeader && x.cluster.etcdLeader !== leader ? x : undefined;
+      },
+      120_000,
+      1000,
+    );
+    timings.linkNewLeader = performance.now() - t0;
+    expect(stateOf(after, leader)).toMatchObject({ state: 'running', link: 'down', machineId: null });
+
+    const up = await shimmed(['up', '-f', file, '--json']);
+    expect(up.r.code, up.r.stderr).toBe(0);
+    expect(mutating(up.calls)).toEqual([`domif-setlink --domain ${domain} --interface ${mac} --state up`]);
+    const result = JSON.parse(up.r.stdout) as { nodes: { node: string; actions: string[] }[] };
+    for (const n of result.nodes) expect(n.actions).toEqual(n.node === leader ? ['link-up'] : []);
+    expect((await virsh(['domif-getlink', domain, mac])).trim()).toMatch(/ up$/);
+    const healthy = await healthyAgain();
+    expect(stateOf(healthy, leader).link).toBe('up');
+  });
+
+  it('lab pause shows paused within 5 s; lab resume runs it on and sets its clock; a pause is undone by lab up too', async () => {
+    const s0 = await statusJson(file);
+    const node = s0.nodes.find((n) => n.name !== s0.cluster.etcdLeader)!.name;
+    const domain = `${NAME}-${node}`;
+    const pause = await shimmed(['pause', node, '-f', file]);
+    expect(pause.r.code, pause.r.stderr).toBe(0);
+    expect(mutating(pause.calls)).toEqual([`suspend --domain ${domain}`]);
+    timings.pauseSeen = await seenWithin5s(performance.now(), (s) => stateOf(s, node).state === 'paused');
+    expect((await virsh(['domstate', domain])).trim()).toBe('paused');
+
+    const res = await shimmed(['resume', node, '-f', file]);
+    expect(res.r.code, res.r.stderr).toBe(0);
+    expect(mutating(res.calls)).toEqual([`resume --domain ${domain}`, `domtime --domain ${domain} --now`]);
+    timings.resumeSeen = await seenWithin5s(performance.now(), (s) => stateOf(s, node).state === 'running');
+    // The guest's clock is the host's again (the agent set it), to within a few seconds.
+    const date = await lab(['ssh', node, '-f', file, '--', 'date', '+%s']);
+    expect(date.code, date.stderr).toBe(0);
+    expect(Math.abs(Number(date.stdout.trim()) - Date.now() / 1000)).toBeLessThan(5);
+
+    expect((await lab(['pause', node, '-f', file])).code).toBe(0);
+    const up = await shimmed(['up', '-f', file]);
+    expect(up.r.code, up.r.stderr).toBe(0);
+    expect(mutating(up.calls)).toEqual([`resume --domain ${domain}`, `domtime --domain ${domain} --now`]);
+    await healthyAgain();
   });
 
   // Checkpoints, on this lab rather than one booted for them: what a boot of it costs

@@ -98,6 +98,7 @@ export interface StatusJson {
   nodes: {
     name: string;
     state: string;
+    link: 'up' | 'down' | null;
     ip: string;
     machineId: string | null;
     etcd: { state: string; leaderId?: string; members?: number; raftTerm?: number } | null;
@@ -151,6 +152,8 @@ export async function eventually<T>(
  */
 export class Terminal {
   private readonly socket = `lab-e2e-${process.pid}`;
+  /** Sessions opened so far on this process's tmux server: each gets its own name. */
+  private static opened = 0;
   private constructor(
     private readonly session: string,
     private readonly statusFile: string,
@@ -158,7 +161,7 @@ export class Terminal {
 
   static async open(argv: string[], size = { columns: 150, rows: 40 }): Promise<Terminal> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lab-e2e-tty-'));
-    const t = new Terminal('main', path.join(dir, 'status'));
+    const t = new Terminal(`main-${++Terminal.opened}`, path.join(dir, 'status'));
     await t.tmux([
       'new-session',
       '-d',
@@ -222,7 +225,11 @@ export class Terminal {
   }
 
   async close(): Promise<void> {
-    await execa('tmux', ['-L', this.socket, 'kill-server'], { reject: false, stdin: 'ignore' });
+    const tmux = (args: string[]) =>
+      execa('tmux', ['-L', this.socket, '-f', '/dev/null', ...args], { reject: false, stdin: 'ignore' });
+    await tmux(['kill-session', '-t', this.session]);
+    // The server goes with the last session.
+    if (!String((await tmux(['list-sessions'])).stdout).trim()) await tmux(['kill-server']);
     rmSync(path.dirname(this.statusFile), { recursive: true, force: true });
   }
 }

@@ -34,6 +34,7 @@ import {
   leaderLost,
   probing,
   unreachable,
+  linkDown,
 } from './fixtures/snapshots.js';
 import { FakeSource } from './fixtures/source.js';
 import type { StatusSnapshot } from '../../lab/apply/status-snapshot.js';
@@ -120,6 +121,14 @@ describe('status screen: what it shows', () => {
     expect(row('coreos3')).toMatch(/coreos3 +unreachable +10\.77\.0\.13 +- +-/);
     expect(row('coreos3')).toMatch(/12s$/);
     expect(lines(frame())).toContain('coreos3: unreachable: timed out');
+  });
+
+  it('a link taken down: the state says link down (not unreachable), and why is under the table', () => {
+    const { frame, row } = mount(linkDown);
+    expect(row('coreos1')).toMatch(/coreos1 +link down +10\.77\.0\.11 +- +-/);
+    expect(lines(frame())).toContain(
+      'coreos1: its network link is down (lab link coreos1 up, or lab up, sets it up)',
+    );
   });
 
   it('probes in flight: a spinner by the age (probing… before the first), in a column of fixed width', async () => {

@@ -166,6 +166,7 @@ export function shortMachineId(id: string): string {
 
 export function stateCell(view: NodeView): Cell {
   const { state } = view.status;
+  if (state === 'running' && view.status.link === 'down') return { text: 'link down', tone: 'bad' };
   if (state === 'running')
     return view.reachable === false ? { text: 'unreachable', tone: 'bad' } : { text: state, tone: 'good' };
   if (state === 'unknown') return { text: state, tone: 'muted' };

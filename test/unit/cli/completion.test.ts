@@ -184,13 +184,13 @@ describe('lab completion', { timeout: 180_000 }, () => {
     }
   });
 
-  it('source <(lab completion bash), then lab st<TAB>: status', async () => {
+  it('source <(lab completion bash), then lab sta<TAB>: status and start', async () => {
     const r = await withLab('bash', [
       '-c',
-      'source <(lab completion bash); COMP_WORDS=(lab st); COMP_CWORD=1; _lab_complete; printf "%s\\n" "${COMPREPLY[@]}"',
+      'source <(lab completion bash); COMP_WORDS=(lab sta); COMP_CWORD=1; _lab_complete; printf "%s\\n" "${COMPREPLY[@]}"',
     ]);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('status\n');
+    expect(r.stdout).toBe('status\nstart\n');
   });
 
   it('bash: commands, verbs, values, and the names of the lab in reach', async () => {

@@ -64,7 +64,10 @@ describe('the schemas', () => {
     expect(cliSchemaNames()).toEqual([
       'checkpoint-list',
       'doctor',
+      'drill',
+      'exec',
       'image-list',
+      'list',
       'machines',
       'plan',
       'status',
@@ -286,6 +289,8 @@ describe('the JSON of the commands that need a lab, from their own functions', (
             ['coreos-lab-coreos2', 'paused' as const],
           ]),
         ),
+      // virsh domif-getlink of the running node: its link is up.
+      call: (args: string[]) => Promise.resolve({ stdout: `${args.at(-1)} up\n`, stderr: '', exitCode: 0 }),
     });
     const book: CheckpointBook = {
       version: 1,
@@ -302,6 +307,7 @@ describe('the JSON of the commands that need a lab, from their own functions', (
       ['paused', false],
       ['missing', false],
     ]);
+    expect(s.nodes.map((n) => n.link)).toEqual(['up', null, null]);
     expect(s.restored).toEqual({
       checkpoint: 'before-upgrade',
       at: '2026-01-02T03:04:05.678Z',

@@ -82,6 +82,42 @@ describe('planLab', () => {
     expect(p.nodes[0]!.reasons).toEqual(['domain is paused']);
   });
 
+  it('sets a link taken down (lab link) up again, after resuming a paused node; a node that is off is started, not linked', () => {
+    const l = lab();
+    const o = healthy(l);
+    o.set('a', { ...o.get('a')!, linkDown: true });
+    let p = planLab(l, desired(l), o, { exists: true, active: true });
+    expect(p.nodes.map((n) => n.actions)).toEqual([['link-up'], []]);
+    expect(p.nodes[0]!.reasons).toEqual(['its network link is down']);
+    o.set('a', { ...o.get('a')!, state: 'paused' });
+    p = planLab(l, desired(l), o, { exists: true, active: true });
+    expect(p.nodes[0]!.actions).toEqual(['resume', 'link-up']);
+    o.set('a', { ...o.get('a')!, state: 'shut off' });
+    p = planLab(l, desired(l), o, { exists: true, active: true });
+    expect(p.nodes[0]!.actions).toEqual(['start']);
+    o.set('a', { ...o.get('a')!, state: 'running', linkDown: false });
+    expect(isNoop(planLab(l, desired(l), o, { exists: true, active: true }))).toBe(true);
+  });
+
+  it('a changed tcg.tbCache redefines a TCG node (at its next start), never replaces it; unknown or KVM: nothing', () => {
+    const l = lab();
+    const o = healthy(l);
+    o.set('a', { ...o.get('a')!, tbCacheMiB: 128 });
+    o.set('b', { ...o.get('b')!, tbCacheMiB: 256 });
+    const p = planLab(l, desired(l), o, { exists: true, active: true });
+    expect(p.nodes.map((n) => n.actions)).toEqual([['define'], []]);
+    expect(p.nodes[0]!.reasons[0]).toMatch(/TCG cache/);
+    const kvm: PlannedNode[] = l.nodes.map((spec) => ({
+      spec,
+      configHash: `hash-${spec.name}`,
+      type: 'kvm',
+    }));
+    const ok = healthy(l);
+    for (const [k, v] of ok) ok.set(k, { ...v, type: 'kvm' });
+    expect(isNoop(planLab(l, kvm, ok, { exists: true, active: true }))).toBe(true);
+    expect(isNoop(planLab(l, desired(l), healthy(l), { exists: true, active: true }))).toBe(true);
+  });
+
   it('re-defines an undefined node on its kept disk', () => {
     const l = lab();
     const o = healthy(l);

@@ -1,0 +1,4 @@
+// lab kill: one of the failure drills, all in drill.ts.
+import { drillCommand } from './drill.js';
+
+export const { run } = drillCommand('kill');

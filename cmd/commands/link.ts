@@ -1,0 +1,4 @@
+// lab link: one of the failure drills, all in drill.ts.
+import { drillCommand } from './drill.js';
+
+export const { run } = drillCommand('link');
