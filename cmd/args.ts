@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseDuration } from '../lab/apply/locking.js';
 import { observeCommands } from '../lab/runtime/exec.js';
 import { findLabfile } from './find-lab.js';
 import { didYouMean } from './suggest.js';
@@ -64,6 +65,21 @@ export function parseFlags(
 export function labfilePath(flags: unknown, opts: { reads?: boolean } = {}): string {
   const values = flags !== null && typeof flags === 'object' ? (flags as Flags['values']) : { file: flags };
   return findLabfile(values, opts);
+}
+
+/** A command's own words, and the command it runs after `--` (lab ssh, lab exec). */
+export function splitAtDashes(argv: string[]): { own: string[]; command: string[] } {
+  const dash = argv.indexOf('--');
+  return dash >= 0 ? { own: argv.slice(0, dash), command: argv.slice(dash + 1) } : { own: argv, command: [] };
+}
+
+/** A positive duration flag (`--timeout 30s`), or `fallbackMs` when it is not given. */
+export function durationFlag(name: string, value: unknown, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`--${name} ${JSON.stringify(value)}: expected a duration such as 30s or 10m`);
+  return ms;
 }
 
 /** node:util parseArgs's error, said the way lab says usage errors, with a suggestion. */

@@ -44,6 +44,15 @@ export const COMMON_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 const json = {};
 const lockTimeout = { value: 'text' } as const;
 
+/** A failure drill (commands/drill.ts): nodes, --json, --lock-timeout, and its own options. */
+const drill = (summary: string, options: Readonly<Record<string, OptionSpec>> = {}) =>
+  ({
+    summary,
+    options: { json, 'lock-timeout': lockTimeout, ...options },
+    args: ['nodes'],
+    more: true,
+  }) satisfies CommandSpec;
+
 export const COMMANDS_SPEC = {
   up: {
     summary: 'create or converge the lab and wait until every node is healthy',
@@ -76,42 +85,14 @@ export const COMMANDS_SPEC = {
     summary: 'run one command on many nodes at once, output prefixed by node: lab exec -- CMD',
     options: { json, nodes: { value: 'text' }, timeout: { value: 'text' } },
   },
-  stop: {
-    summary: 'drill: shut a node down through ACPI (powered off after --timeout): lab stop NODE',
-    options: { json, timeout: { value: 'text' }, 'lock-timeout': lockTimeout },
-    args: ['nodes'],
-    more: true,
-  },
-  start: {
-    summary: 'start a stopped or killed node, as defined: lab start NODE',
-    options: { json, 'lock-timeout': lockTimeout },
-    args: ['nodes'],
-    more: true,
-  },
-  kill: {
-    summary: 'drill: power a node off at once, its disk kept: lab kill NODE',
-    options: { json, 'lock-timeout': lockTimeout },
-    args: ['nodes'],
-    more: true,
-  },
-  pause: {
-    summary: 'drill: freeze a node (vCPUs stopped, memory kept): lab pause NODE',
-    options: { json, 'lock-timeout': lockTimeout },
-    args: ['nodes'],
-    more: true,
-  },
-  resume: {
-    summary: 'let a paused node run on, its clock set: lab resume NODE',
-    options: { json, 'lock-timeout': lockTimeout },
-    args: ['nodes'],
-    more: true,
-  },
-  link: {
-    summary: "drill: take a node's network link down or up: lab link NODE down|up",
-    options: { json, 'lock-timeout': lockTimeout },
-    args: ['nodes'],
-    more: true,
-  },
+  stop: drill('drill: shut a node down through ACPI (powered off after --timeout): lab stop NODE', {
+    timeout: { value: 'text' },
+  }),
+  start: drill('start a stopped or killed node, as defined: lab start NODE'),
+  kill: drill('drill: power a node off at once, its disk kept: lab kill NODE'),
+  pause: drill('drill: freeze a node (vCPUs stopped, memory kept): lab pause NODE'),
+  resume: drill('let a paused node run on, its clock set: lab resume NODE'),
+  link: drill("drill: take a node's network link down or up: lab link NODE down|up"),
   machines: {
     summary: "each node's machine-id, IP and metadata, like fleetctl list-machines (--json)",
     options: { json, full: {} },

@@ -1,10 +1,10 @@
 import { labContext } from '../../lab/apply/context.js';
 import { drillTargets, runDrill, type Drill, type DrillOutcome } from '../../lab/apply/drills.js';
-import { parseDuration, withLabLock } from '../../lab/apply/locking.js';
+import { withLabLock } from '../../lab/apply/locking.js';
 import { describeError, LabError } from '../../lab/errors.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { loadLab } from '../../lab/spec/load.js';
-import { labfilePath, parseFlags, UsageError } from '../args.js';
+import { durationFlag, labfilePath, parseFlags, UsageError } from '../args.js';
 import { interruptible } from '../signals.js';
 import { lockTimeout } from './up.js';
 
@@ -118,13 +118,7 @@ async function runDrillCommand(kind: DrillCommand, argv: string[]): Promise<numb
     names = names.slice(0, -1);
     drill = { kind, state };
   } else if (kind === 'stop') {
-    const t = flags.values.timeout;
-    const ms = typeof t === 'string' ? parseDuration(t) : 90_000;
-    if (ms === undefined || ms <= 0)
-      throw new UsageError(`--timeout ${String(t)}: expected a duration such as 30s or 2m`, {
-        hint: help.split('\n')[0],
-      });
-    drill = { kind, timeoutMs: ms };
+    drill = { kind, timeoutMs: durationFlag('timeout', flags.values.timeout, 90_000) };
   } else drill = { kind };
   if (names.length === 0)
     throw new UsageError(`which node? lab ${kind} NODE...`, { hint: help.split('\n')[0] });

@@ -1,10 +1,9 @@
 import { labContext } from '../../lab/apply/context.js';
 import { fanOut, fanOutSummary, prefixed } from '../../lab/apply/fan-out.js';
-import { parseDuration } from '../../lab/apply/locking.js';
 import { BadInputError } from '../../lab/errors.js';
 import { ignoreEvents } from '../../lab/events.js';
 import { loadLab } from '../../lab/spec/load.js';
-import { labfilePath, parseFlags, UsageError } from '../args.js';
+import { durationFlag, labfilePath, parseFlags, splitAtDashes, UsageError } from '../args.js';
 import { interruptible } from '../signals.js';
 
 const HELP = `Usage: lab exec [-f Labfile.yaml] [--nodes a,b] [--timeout DURATION] [--json] -- CMD [ARG...]
@@ -27,9 +26,7 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const dash = argv.indexOf('--');
-  const own = dash >= 0 ? argv.slice(0, dash) : argv;
-  const command = dash >= 0 ? argv.slice(dash + 1) : [];
+  const { own, command } = splitAtDashes(argv);
   const flags = parseFlags(
     own,
     { json: { type: 'boolean' }, nodes: { type: 'string' }, timeout: { type: 'string' } },
@@ -39,10 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!flags) return 0;
   if (command.length === 0)
     throw new UsageError('which command? lab exec -- CMD [ARG...]', { hint: HELP.split('\n')[0] });
-  const t = flags.values.timeout;
-  const timeoutMs = typeof t === 'string' ? parseDuration(t) : 600_000;
-  if (timeoutMs === undefined || timeoutMs <= 0)
-    throw new UsageError(`--timeout ${String(t)}: expected a duration such as 30s or 10m`);
+  const timeoutMs = durationFlag('timeout', flags.values.timeout, 600_000);
   const { lab } = loadLab(labfilePath(flags.values, { reads: true }));
   const names =
     typeof flags.values.nodes === 'string'

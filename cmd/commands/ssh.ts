@@ -5,7 +5,7 @@ import { ignoreEvents } from '../../lab/events.js';
 import { GuestSession } from '../../lab/guest/ssh.js';
 import { loadLab } from '../../lab/spec/load.js';
 import { unprotectedPrivateFiles } from '../../lab/store/lab-dir.js';
-import { labfilePath, parseFlags, UsageError } from '../args.js';
+import { labfilePath, parseFlags, splitAtDashes, UsageError } from '../args.js';
 
 const HELP = `Usage: lab ssh NODE [-f Labfile.yaml] [-- CMD [ARG...]]
 
@@ -18,9 +18,7 @@ Examples:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const dash = argv.indexOf('--');
-  const own = dash >= 0 ? argv.slice(0, dash) : argv;
-  const command = dash >= 0 ? argv.slice(dash + 1) : [];
+  const { own, command } = splitAtDashes(argv);
   const flags = parseFlags(own, {}, HELP);
   if (!flags) return 0;
   const [nodeName, ...extra] = flags.positionals;
