@@ -5,13 +5,12 @@
  * lab on this host. A Labfile found by walking up that belongs to another user is refused:
  * anyone may plant one in /tmp.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../lab/errors.js';
 import { LAB_NAME_RE } from '../lab/labfile/schema.js';
 import { LABFILE_NAMES } from '../lab/spec/load.js';
-import { parseState } from '../lab/store/state-file.js';
-import { LabDir, stateRoot } from '../lab/store/lab-dir.js';
+import { labStates } from '../lab/store/known-labs.js';
 import { UsageError } from './usage-error.js';
 
 /** A lab this user has on this host, from its state file. */
@@ -23,28 +22,10 @@ export interface KnownLab {
 
 /** The labs under the state root that have a readable state file, by name. */
 export function knownLabs(): KnownLab[] {
-  let names: string[];
-  try {
-    names = readdirSync(stateRoot());
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => LAB_NAME_RE.test(n))
-    .flatMap((name) => {
-      const file = new LabDir(name).stateFile;
-      const state = parseState(readText(file) ?? '') ?? parseState(readText(`${file}.bak`) ?? '');
-      return state ? [{ name, ...(state.labfile ? { labfile: state.labfile } : {}) }] : [];
-    })
-    .sort((a, b) => a.name.localeCompare(b.name));
-}
-
-function readText(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
+  return labStates().map(({ name, state }) => ({
+    name,
+    ...(state.labfile ? { labfile: state.labfile } : {}),
+  }));
 }
 
 /** The Labfile in `dir` or the nearest parent, or undefined. */

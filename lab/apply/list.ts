@@ -4,19 +4,19 @@
  * away) and libvirt's domains carrying lab metadata (a lab whose state folder was
  * deleted: an orphan only `lab down --lab NAME` removes).
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describeError } from '../errors.js';
 import { ignoreEvents } from '../events.js';
-import { LAB_NAME_RE } from '../labfile/schema.js';
 import type { LabSpec, NodeSpec } from '../plan/model.js';
 import { resolveUri } from '../providers/uri.js';
 import { DEFAULT_VIRSH_RETRY, Virsh } from '../providers/virsh.js';
 import { parseLabMetadata } from '../render/domain-xml.js';
 import { mapLimit } from '../runtime/limit.js';
 import { loadLab } from '../spec/load.js';
-import { LabDir, stateRoot } from '../store/lab-dir.js';
-import { parseState, type LabState } from '../store/state-file.js';
+import { labStates } from '../store/known-labs.js';
+import { LabDir } from '../store/lab-dir.js';
+import type { LabState } from '../store/state-file.js';
 import { labContext } from './context.js';
 import { status, type NodeStatus } from './status.js';
 
@@ -61,15 +61,9 @@ interface Found {
 }
 
 export async function listLabs(opts: { probe: boolean; probeTimeoutMs?: number }): Promise<LabListing[]> {
-  const found = new Map<string, Found>();
-  for (const name of await readdir(stateRoot()).catch(() => [] as string[])) {
-    if (!LAB_NAME_RE.test(name)) continue;
-    const file = new LabDir(name).stateFile;
-    const state =
-      parseState(await readFile(file, 'utf8').catch(() => '')) ??
-      parseState(await readFile(`${file}.bak`, 'utf8').catch(() => ''));
-    if (state) found.set(name, { state, domains: new Map(), uri: state.uri });
-  }
+  const found = new Map<string, Found>(
+    labStates().map(({ name, state }) => [name, { state, domains: new Map(), uri: state.uri }]),
+  );
   const problems = new Map<string, string[]>();
   const uris = new Set([resolveUri(), ...[...found.values()].map((f) => f.uri)]);
   for (const uri of uris) {
